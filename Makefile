@@ -1,0 +1,36 @@
+# Two commands do everything: `make demo` (set up, then run the main job on built-in data)
+# and `make test` (set up, then run the tests). Set-up is idempotent.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.perpixel-installed
+TORCH  := torch==2.13.0
+
+.PHONY: setup demo test test-slow lint clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e ".[dev]"
+	@if $(PY) -m pip show -q torchvision >/dev/null 2>&1; then \
+		echo "torchvision is installed in $(VENV) but cannot load with this torch; remove it" >&2; exit 1; fi
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/perpixel demo $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q $(ARGS)
+
+# Accuracy runs (minutes to hours on a CPU): the `slow` marker.
+test-slow: setup
+	$(PY) -m pytest -q -m slow $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs reports .pytest_cache

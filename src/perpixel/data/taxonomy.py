@@ -1,0 +1,126 @@
+"""Class taxonomies: names, display colours and the ignore value."""
+
+from __future__ import annotations
+
+import colorsys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from perpixel.errors import DataError
+
+DEFAULT_IGNORE = 255
+
+
+def default_colors(n: int) -> list[tuple[int, int, int]]:
+    """`n` well-separated RGB colours (golden-ratio hue walk)."""
+    out = []
+    for i in range(n):
+        h = (i * 0.618033988749895) % 1.0
+        s = 0.65 if i % 2 else 0.9
+        v = 0.95 if i % 3 else 0.75
+        r, g, b = colorsys.hsv_to_rgb(h, s, v)
+        out.append((int(r * 255), int(g * 255), int(b * 255)))
+    return out
+
+
+@dataclass
+class Taxonomy:
+    """The classes of a segmentation task.
+
+    Args:
+        names: class names; class id = position in the list.
+        colors: one (r, g, b) per class; generated when omitted.
+        ignore_index: label value excluded from training and evaluation.
+        things: names of countable *thing* classes (the rest are *stuff*).
+    """
+
+    names: list[str]
+    colors: list[tuple[int, int, int]] = field(default_factory=list)
+    ignore_index: int = DEFAULT_IGNORE
+    things: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.names = [str(n) for n in self.names]
+        if not self.colors:
+            self.colors = default_colors(len(self.names))
+        self.colors = [tuple(int(v) for v in c) for c in self.colors]
+        if len(self.colors) != len(self.names):
+            raise ValueError(f"{len(self.names)} class names but {len(self.colors)} colours")
+        if 0 <= self.ignore_index < len(self.names):
+            raise ValueError(f"ignore_index {self.ignore_index} collides with a class id")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    def palette(self) -> np.ndarray:
+        """(256, 3) uint8 lookup table: class id -> colour; ignore and unknown ids are black."""
+        lut = np.zeros((256, 3), dtype=np.uint8)
+        lut[: self.num_classes] = np.asarray(self.colors, dtype=np.uint8)
+        return lut
+
+    def colorize(self, label: np.ndarray) -> np.ndarray:
+        """(H, W) integer labels -> (H, W, 3) uint8 colour image."""
+        return self.palette()[np.clip(label, 0, 255).astype(np.uint8)]
+
+    def to_dict(self) -> dict:
+        return {
+            "names": self.names,
+            "colors": [list(c) for c in self.colors],
+            "ignore_index": self.ignore_index,
+            "things": self.things,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Taxonomy:
+        return cls(
+            names=d["names"],
+            colors=[tuple(c) for c in d.get("colors") or []],
+            ignore_index=d.get("ignore_index", DEFAULT_IGNORE),
+            things=d.get("things") or [],
+        )
+
+    @classmethod
+    def from_file(cls, path: str | Path, ignore_index: int = DEFAULT_IGNORE) -> Taxonomy:
+        """Read a `classes` file: one class per line, `name` or `name r g b` (`#` comments).
+
+        Class ids are line order, starting at 0.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(path, "classes file not found")
+        names, colors = [], []
+        for lineno, raw in enumerate(path.read_text().splitlines(), 1):
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            parts = line.replace(",", " ").split()
+            if len(parts) >= 4 and all(p.isdigit() for p in parts[-3:]):
+                rgb = tuple(int(p) for p in parts[-3:])
+                if any(v > 255 for v in rgb):
+                    raise DataError(path, f"line {lineno}: colour {rgb} is outside 0..255")
+                names.append(" ".join(parts[:-3]))
+                colors.append(rgb)
+            else:
+                names.append(" ".join(parts))
+                colors.append(None)
+        if not names:
+            raise DataError(path, "classes file names no class")
+        if any(c is None for c in colors):
+            if any(c is not None for c in colors):
+                raise DataError(path, "give a colour for every class or for none")
+            colors = []
+        return cls(names=names, colors=colors, ignore_index=ignore_index)
+
+
+CAMVID = Taxonomy(
+    names=["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence",
+           "Car", "Pedestrian", "Bicyclist"],
+    colors=[(128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222),
+            (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0),
+            (0, 128, 192)],
+    ignore_index=11,
+    things=["Car", "Pedestrian", "Bicyclist", "Pole", "SignSymbol"],
+)

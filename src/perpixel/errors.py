@@ -1,0 +1,22 @@
+"""Errors that name the file and the problem, so users never see a deep stack trace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PerpixelError(Exception):
+    """Base class for every error the toolkit reports to users."""
+
+
+class DataError(PerpixelError):
+    """Bad input data: names the offending file (or folder) and what is wrong with it."""
+
+    def __init__(self, path: str | Path | None, problem: str):
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}" if self.path is not None else problem)
+
+
+class ConfigError(PerpixelError):
+    """A recipe (YAML config) or command-line option that cannot be used."""
