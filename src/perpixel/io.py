@@ -38,7 +38,7 @@ def atomic_write(path: str | Path, writer: Callable[[Path], Any]) -> Path:
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    return atomic_write(path, lambda p: p.write_text(text))
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def write_json(path: str | Path, obj: Any) -> Path:

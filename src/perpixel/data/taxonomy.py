@@ -40,9 +40,11 @@ class Taxonomy:
     colors: list[tuple[int, int, int]] = field(default_factory=list)
     ignore_index: int = DEFAULT_IGNORE
     things: list[str] = field(default_factory=list)
+    colors_given: bool = field(default=False, init=False)  # colours came from the user
 
     def __post_init__(self) -> None:
         self.names = [str(n) for n in self.names]
+        self.colors_given = bool(self.colors)
         if not self.colors:
             self.colors = default_colors(len(self.names))
         self.colors = [tuple(int(v) for v in c) for c in self.colors]
@@ -116,11 +118,32 @@ class Taxonomy:
 
 
 CAMVID = Taxonomy(
-    names=["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence",
-           "Car", "Pedestrian", "Bicyclist"],
-    colors=[(128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222),
-            (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0),
-            (0, 128, 192)],
+    names=[
+        "Sky",
+        "Building",
+        "Pole",
+        "Road",
+        "Pavement",
+        "Tree",
+        "SignSymbol",
+        "Fence",
+        "Car",
+        "Pedestrian",
+        "Bicyclist",
+    ],
+    colors=[
+        (128, 128, 128),
+        (128, 0, 0),
+        (192, 192, 128),
+        (128, 64, 128),
+        (60, 40, 222),
+        (128, 128, 0),
+        (192, 128, 128),
+        (64, 64, 128),
+        (64, 0, 128),
+        (64, 64, 0),
+        (0, 128, 192),
+    ],
     ignore_index=11,
     things=["Car", "Pedestrian", "Bicyclist", "Pole", "SignSymbol"],
 )

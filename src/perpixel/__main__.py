@@ -1,0 +1,5 @@
+import sys
+
+from perpixel.cli import main
+
+sys.exit(main())

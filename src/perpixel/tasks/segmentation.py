@@ -1,0 +1,113 @@
+"""The semantic-segmentation task: model + loss + metrics, trained by Lightning."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+
+from perpixel.data.taxonomy import Taxonomy
+from perpixel.losses import SegmentationLoss
+from perpixel.metrics import SegmentationMetrics
+from perpixel.models import build_model
+
+LOGGED = ("miou", "pixel_accuracy", "mean_class_accuracy", "fw_iou", "mean_dice")
+
+
+class SegmentationTask(L.LightningModule):
+    """Wraps a model from `config["model"]`; checkpoints carry the config and the taxonomy,
+    so `perpixel.load(checkpoint)` rebuilds everything.
+
+    Batches are dicts {"image": (B, 3, H, W) in [0, 1], "mask": (B, H, W) int64}.
+    """
+
+    def __init__(self, config: dict, taxonomy: dict, class_weights: list[float] | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+        self.config = config
+        self.taxonomy = Taxonomy.from_dict(taxonomy)
+        t = self.taxonomy
+        self.model = build_model({**config["model"], "num_classes": t.num_classes})
+        loss = config["loss"]
+        self.loss = SegmentationLoss(loss["ce"], loss["dice"], class_weights, t.ignore_index)
+        self.metrics = torch.nn.ModuleDict(
+            {
+                s: SegmentationMetrics(t.num_classes, t.ignore_index, t.names)
+                for s in ("val", "test")
+            }
+        )
+        self.last_metrics: dict[str, dict] = {}
+        if config["trainer"].get("channels_last"):
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] -> (B, C, H, W) logits."""
+        if self.config["trainer"].get("channels_last"):
+            image = image.contiguous(memory_format=torch.channels_last)
+        return self.model(image)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(self(batch["image"]), batch["mask"])
+        self.log(
+            "train/loss",
+            loss,
+            on_step=True,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(batch["image"]),
+        )
+        return loss
+
+    def _eval_step(self, batch: dict, stage: str) -> None:
+        logits = self(batch["image"])
+        self.log(
+            f"{stage}/loss",
+            self.loss(logits, batch["mask"]),
+            sync_dist=True,
+            batch_size=len(logits),
+        )
+        self.metrics[stage].update(logits.argmax(1), batch["mask"])
+
+    def _eval_end(self, stage: str) -> None:
+        m = self.metrics[stage]
+        result = m.compute()  # summed over processes by torchmetrics
+        result["confusion_matrix"] = m.confmat.cpu().tolist()
+        self.last_metrics[stage] = result
+        for k in LOGGED:
+            if not math.isnan(result[k]):
+                self.log(f"{stage}/{k}", result[k], prog_bar=k == "miou")  # already global
+        m.reset()
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_end("val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test")
+
+    def configure_optimizers(self):
+        o = self.config["optim"]
+        opt = torch.optim.AdamW(self.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
+        if o["schedule"] in (None, "none", "constant"):
+            return opt
+        total = max(1, self.trainer.estimated_stepping_batches)
+        warm = int(o.get("warmup_epochs", 0) * total / max(1, self.trainer.max_epochs))
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            p = min(1.0, (step - warm) / max(1, total - warm))
+            if o["schedule"] == "cosine":
+                return 0.5 * (1 + math.cos(math.pi * p))
+            if o["schedule"] == "poly":
+                return (1 - p) ** 0.9
+            raise ValueError(f"unknown optim.schedule {o['schedule']!r}: cosine, poly or constant")
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

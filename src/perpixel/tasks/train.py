@@ -1,0 +1,161 @@
+"""Train and evaluate: the functions behind `perpixel train` and `perpixel evaluate`."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from perpixel.errors import PerpixelError
+from perpixel.io import write_text
+from perpixel.losses import class_pixel_counts, class_weights
+from perpixel.tasks.data import SegmentationData, build_dataset, dataset_taxonomy
+from perpixel.tasks.segmentation import SegmentationTask
+
+for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
+warnings.filterwarnings("ignore", ".*sync_dist=True.*")
+
+
+def make_trainer(conf: dict, out: Path | None, checkpoints: bool = True, **overrides) -> L.Trainer:
+    """A Lightning trainer from `conf["trainer"]`: CSV + TensorBoard logs and best/last
+    checkpoints (by validation mIoU) under `out`."""
+    t = {**conf["trainer"], **overrides}
+    callbacks, loggers = [], []
+    if out is not None:
+        loggers = [
+            CSVLogger(out, name="logs", version=""),
+            TensorBoardLogger(out, name="logs", version=""),
+        ]
+        if checkpoints:
+            callbacks.append(
+                ModelCheckpoint(
+                    dirpath=out / "checkpoints",
+                    filename="best",
+                    monitor="val/miou",
+                    mode="max",
+                    save_last=True,
+                    enable_version_counter=False,
+                    auto_insert_metric_name=False,
+                )
+            )
+    return L.Trainer(
+        max_epochs=t["max_epochs"],
+        accelerator=t["accelerator"],
+        devices=t["devices"],
+        strategy=t["strategy"],
+        precision=t["precision"],
+        default_root_dir=out,
+        logger=loggers or False,
+        callbacks=callbacks,
+        enable_checkpointing=bool(callbacks),
+        check_val_every_n_epoch=t["check_val_every_n_epoch"],
+        limit_train_batches=t["limit_train_batches"],
+        log_every_n_steps=t["log_every_n_steps"],
+        gradient_clip_val=t["gradient_clip_val"],
+        enable_progress_bar=t["enable_progress_bar"],
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        num_sanity_val_steps=0,
+    )
+
+
+def compute_class_weights(conf: dict) -> list[float] | None:
+    """Loss class weights from `conf["loss"]["class_weights"]`: a list, a method name, or None."""
+    spec = conf["loss"]["class_weights"]
+    if spec is None or isinstance(spec, list):
+        return spec
+    ds = build_dataset(conf["data"], "train", train=False, seed=conf["seed"])
+    t = ds.taxonomy
+    if hasattr(ds, "masks"):
+        masks = ds.masks()
+    else:
+        masks = (ds[i]["mask"].numpy() for i in range(len(ds)))
+    counts, image_pixels = class_pixel_counts(masks, t.num_classes, t.ignore_index)
+    return [float(w) for w in class_weights(counts, image_pixels, spec)]
+
+
+def train(conf: dict, resume: bool = False) -> dict:
+    """Train `conf` (see `perpixel.tasks.config`); returns {"best", "last", "val", "seconds"}.
+
+    With `resume`, training continues from `out/checkpoints/last.ckpt`.
+    """
+    out = Path(conf["out"])
+    last = out / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise PerpixelError(f"{last}: nothing to resume from")
+    if not resume and last.is_file():
+        raise PerpixelError(
+            f"{out} already holds a run; pass --resume to continue it or choose another out"
+        )
+    L.seed_everything(conf["seed"], workers=True, verbose=False)
+    data = SegmentationData(conf["data"], conf["seed"])
+    taxonomy = dataset_taxonomy(conf["data"])
+    if hasattr(data.dataset("train"), "validate") and conf["data"]["kind"] != "synthetic":
+        data.dataset("train").validate()  # fail fast, naming the bad file
+        data.dataset("val").validate()
+    weights = compute_class_weights(conf)
+    task = SegmentationTask(conf, taxonomy.to_dict(), weights)
+    trainer = make_trainer(conf, out)
+    if trainer.is_global_zero:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "config.yaml", yaml.safe_dump(conf, sort_keys=False))
+    t0 = time.time()
+    trainer.fit(task, datamodule=data, ckpt_path=str(last) if resume else None)
+    ckpt = trainer.checkpoint_callback
+    result = {
+        "best": ckpt.best_model_path if ckpt else None,
+        "last": str(last) if last.exists() else None,
+        "best_val_miou": float(ckpt.best_model_score)
+        if ckpt and ckpt.best_model_score is not None
+        else None,
+        "seconds": time.time() - t0,
+        "is_global_zero": trainer.is_global_zero,
+    }
+    return result
+
+
+def evaluate(
+    checkpoint: str | Path,
+    data: dict,
+    split: str = "test",
+    devices: int | str = 1,
+    accelerator: str = "auto",
+    strategy: str = "auto",
+    batch_size: int | None = None,
+) -> dict:
+    """Metrics of a checkpoint on `split` of `data` (a config `data` section).
+
+    Returns the metrics dict (see `perpixel.metrics.metrics_from_confusion`) plus
+    `confusion_matrix`; under DDP every process returns the same, global numbers.
+    """
+    from perpixel.tasks.predictor import load_task
+
+    task = load_task(checkpoint)
+    conf = task.config
+    data = {**data, "test_split": split}
+    if batch_size:
+        data["val_batch_size"] = batch_size
+    dm = SegmentationData(data, conf["seed"])
+    ds_tax = dm.dataset("test").taxonomy
+    if ds_tax.names != task.taxonomy.names:
+        raise PerpixelError(
+            f"the checkpoint's classes {task.taxonomy.names} differ from the data's {ds_tax.names}"
+        )
+    trainer = make_trainer(
+        conf,
+        None,
+        checkpoints=False,
+        devices=devices,
+        accelerator=accelerator,
+        strategy=strategy,
+    )
+    trainer.test(task, datamodule=dm, verbose=False)
+    return task.last_metrics["test"]

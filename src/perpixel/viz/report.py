@@ -1,0 +1,429 @@
+"""Evaluation report: confusion matrix, training curves, overlays, tables and an HTML page.
+
+Every file is written atomically (`perpixel.io`) and every figure is closed after saving.
+Metrics dicts are the toolkit's (`miou`, `pixel_accuracy`, `per_class_iou`, ...), with
+fractions in [0, 1] and None for a class absent from both ground truth and prediction.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from perpixel.data.taxonomy import Taxonomy  # noqa: E402
+from perpixel.errors import DataError  # noqa: E402
+from perpixel.io import atomic_path  # noqa: E402
+
+DASH = "—"
+DPI = 120
+# (metrics-dict key, label): the terminal summary shows the first 4, the per-class table's
+# summary rows the first 3, the HTML summary all of them.
+METRICS = [
+    ("miou", "mIoU"),
+    ("pixel_accuracy", "pixel acc"),
+    ("mean_class_accuracy", "mean class acc"),
+    ("fw_iou", "fw IoU"),
+    ("mean_dice", "mean Dice"),
+]
+VAL_METRICS = {f"val/{key}": label for key, label in METRICS}
+TRAIN_LOSS_KEYS = ("train/loss_epoch", "train/loss", "train/loss_step")
+VAL_LOSS_KEYS = ("val/loss", "val/loss_epoch")
+
+
+def _fmt(value: float | None) -> str:
+    """A fraction as `0.812`; None or NaN as an em dash."""
+    if value is None or not math.isfinite(float(value)):
+        return DASH
+    return f"{float(value):.3f}"
+
+
+def _write_utf8(path: str | Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def _note(ax: plt.Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
+
+
+def _save(fig: plt.Figure, path: str | Path, dpi: int = DPI) -> Path:
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def plot_confusion(
+    confmat: np.ndarray,
+    names: list[str],
+    path: str | Path,
+    normalize: bool = True,
+    title: str = "",
+) -> Path:
+    """Draw a (C, C) confusion matrix (rows = ground truth, columns = prediction) as a PNG.
+
+    With `normalize`, each row is divided by its pixel count (so the diagonal is per-class
+    recall, in [0, 1]); otherwise raw pixel counts are shown. Rows without any ground-truth
+    pixel are drawn grey. Cell values are written when C <= 20.
+    """
+    cm = np.asarray(confmat)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"confusion matrix must be (C, C), got shape {cm.shape}")
+    c = cm.shape[0]
+    if len(names) != c:
+        raise ValueError(f"{len(names)} class names for a {c}x{c} confusion matrix")
+    cm = cm.astype(np.float64)
+    row_sums = cm.sum(axis=1, keepdims=True)
+    empty = np.broadcast_to(row_sums == 0, cm.shape)
+    values = np.divide(cm, row_sums, out=np.zeros_like(cm), where=row_sums > 0) if normalize else cm
+    shown = np.ma.masked_array(values, mask=empty)
+    vmax = 1.0 if normalize else max(float(values.max()), 1.0)
+
+    side = min(max(4.0, 0.5 * c + 2.5), 26.0)
+    label_size = 9 if c <= 20 else max(4, int(9 - (c - 20) / 15))
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    cmap = plt.get_cmap("Blues").with_extremes(bad="#d9d9d9")
+    im = ax.imshow(shown, cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
+    bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("fraction of ground-truth pixels (recall)" if normalize else "pixels")
+
+    ax.set_xticks(range(c))
+    ax.set_yticks(range(c))
+    ax.set_xticklabels(names, rotation=45, ha="right", rotation_mode="anchor", fontsize=label_size)
+    ylabels = [f"{n} (no pixels)" if empty[i, 0] else n for i, n in enumerate(names)]
+    ax.set_yticklabels(ylabels, fontsize=label_size)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("ground-truth class")
+    default = "Confusion matrix (row-normalised)" if normalize else "Confusion matrix (pixels)"
+    ax.set_title(title or default)
+
+    if c <= 20:
+        text_size = 9 if c <= 8 else 8 if c <= 12 else 6
+        for i in range(c):
+            if empty[i, 0]:
+                continue
+            for j in range(c):
+                v = values[i, j]
+                text = f"{v:.2f}" if normalize else _compact(v)
+                colour = "white" if v > 0.55 * vmax else "#222222"
+                ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=text_size)
+    return _save(fig, path)
+
+
+def _compact(count: float) -> str:
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if count >= div:
+            return f"{count / div:.1f}{suffix}"
+    return f"{int(count)}"
+
+
+def _read_metrics_csv(path: Path) -> dict[str, dict[float, list[float]]]:
+    """metrics.csv -> column -> epoch -> values (empty and non-finite cells dropped)."""
+    if not path.is_file():
+        raise DataError(path, "metrics file not found")
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames:
+            raise DataError(path, "metrics file is empty (no header row)")
+        if "epoch" not in reader.fieldnames:
+            raise DataError(path, f"no 'epoch' column (columns: {', '.join(reader.fieldnames)})")
+        series: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for lineno, row in enumerate(reader, 2):
+            values = {k: _float(v) for k, v in row.items() if k and v and v.strip()}
+            epoch = values.pop("epoch", None)
+            if epoch is None:
+                raise DataError(path, f"line {lineno}: epoch {row['epoch']!r} is not a number")
+            for key, v in values.items():
+                if key != "step" and v is not None and math.isfinite(v):
+                    series[key][epoch].append(v)
+    return series
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _per_epoch(values: Mapping[float, list[float]]) -> tuple[list[float], list[float]]:
+    epochs = sorted(values)
+    return epochs, [float(np.mean(values[e])) for e in epochs]
+
+
+def plot_curves(metrics_csv: str | Path, path: str | Path) -> Path:
+    """Plot training curves from a Lightning CSVLogger `metrics.csv` as a PNG.
+
+    Left: train and validation loss per epoch (step values averaged per epoch).
+    Right: validation metrics (mIoU, accuracies; fractions) per epoch. Missing columns are
+    skipped; a panel with nothing to show says so.
+    """
+    series = _read_metrics_csv(Path(metrics_csv))
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 4.2))
+
+    def draw(ax: plt.Axes, key: str, label: str) -> bool:
+        if key not in series:
+            return False
+        x, y = _per_epoch(series[key])
+        ax.plot(x, y, marker="o" if len(x) <= 40 else None, markersize=4, label=label)
+        return True
+
+    train_key = next((k for k in TRAIN_LOSS_KEYS if k in series), None)
+    val_key = next((k for k in VAL_LOSS_KEYS if k in series), None)
+    n_loss = sum([draw(ax_loss, k, lab) for k, lab in ((train_key, "train"), (val_key, "val"))])
+    n_metric = sum(draw(ax_metric, k, lab) for k, lab in VAL_METRICS.items())
+    epochs = sorted({e for values in series.values() for e in values})
+
+    for ax, n, title, ylabel in (
+        (ax_loss, n_loss, "Loss", "loss"),
+        (ax_metric, n_metric, "Validation metrics", "score"),
+    ):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        if n:
+            ax.legend(fontsize=9)
+        else:
+            _note(ax, f"no {ylabel} logged")
+        if len(epochs) == 1:  # a lone point: one tick, not a -0.04..0.04 axis
+            ax.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
+            ax.set_xticks(epochs)
+    shown = [v for k in VAL_METRICS if k in series for v in _per_epoch(series[k])[1]]
+    if shown and 0.0 <= min(shown) and max(shown) <= 1.0:
+        ax_metric.set_ylim(0.0, 1.02)  # fractions: a fixed scale compares runs at a glance
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _blend(image: np.ndarray, label: np.ndarray, palette: np.ndarray, alpha: float) -> np.ndarray:
+    """Tint `image` (H, W, 3) uint8 with the colours of `label` (H, W). Ids outside
+    [0, len(palette)) stay untinted: that covers the ignore value, which is never a class id."""
+    valid = (label >= 0) & (label < len(palette))
+    colours = palette[np.where(valid, label, 0)].astype(np.float32)
+    out = image.astype(np.float32)
+    out[valid] = (1.0 - alpha) * out[valid] + alpha * colours[valid]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def plot_overlays(
+    rows: Sequence[tuple[np.ndarray, np.ndarray | None, np.ndarray]],
+    taxonomy: Taxonomy,
+    path: str | Path,
+    alpha: float = 0.5,
+    titles: Sequence[str] = ("image", "ground truth", "prediction"),
+) -> Path:
+    """Grid of samples: image | ground truth over image | prediction over image, as a PNG.
+
+    `rows` holds (image (H, W, 3) uint8, ground truth (H, W) int or None, prediction (H, W)
+    int); sizes may differ between rows. Ground-truth pixels equal to
+    `taxonomy.ignore_index` are left untinted. A legend names the classes that appear.
+    """
+    if not rows:
+        raise ValueError("plot_overlays needs at least one (image, ground truth, prediction) row")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    palette, n = np.asarray(taxonomy.colors, dtype=np.float32), taxonomy.num_classes
+    samples, present = [], set()
+    for i, (image, gt, pred) in enumerate(rows):
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(
+                f"row {i}: image must be (H, W, 3) uint8, not {image.dtype} {image.shape}"
+            )
+        panels = [image]
+        for name, lab in (("ground truth", gt), ("prediction", pred)):
+            if lab is None:
+                panels.append(None)
+                continue
+            lab = np.asarray(lab).astype(np.int64)
+            if lab.shape != image.shape[:2]:
+                raise ValueError(f"row {i}: {name} is {lab.shape}, image is {image.shape[:2]}")
+            ids = np.unique(lab)
+            present.update(int(k) for k in ids[(ids >= 0) & (ids < n)])
+            panels.append(_blend(image, lab, palette, alpha))
+        samples.append(panels)
+
+    ratios = [s[0].shape[0] / s[0].shape[1] for s in samples]
+    size, grid = (3 * 3.4, 3.4 * sum(ratios) + 0.6), {"height_ratios": ratios}
+    fig, axes = plt.subplots(len(samples), 3, figsize=size, squeeze=False, gridspec_kw=grid)
+    for r, panels in enumerate(samples):
+        for c, panel in enumerate(panels):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.imshow(np.full_like(panels[0], 238) if panel is None else panel)
+            if panel is None:
+                _note(ax, "no ground truth")
+            if r == 0 and c < len(titles):
+                ax.set_title(titles[c], fontsize=11)
+    colours = [np.asarray(taxonomy.colors[k]) / 255.0 for k in sorted(present)]
+    handles = [Patch(facecolor=c, edgecolor="black", linewidth=0.5) for c in colours]
+    labels = [taxonomy.names[k] for k in sorted(present)]
+    fig.tight_layout()
+    if handles:  # below the grid, outside every image (bbox_inches="tight" keeps it)
+        kw = {"loc": "upper center", "bbox_to_anchor": (0.5, 0.0), "frameon": False}
+        fig.legend(handles, labels, ncol=min(len(handles), 6), fontsize=9, **kw)
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _per_class_rows(results: Mapping[str, Mapping], names: list[str]) -> list[tuple[str, list]]:
+    """(label, [value per model]) for each class and then each summary metric."""
+    out = [(n, [(m.get("per_class_iou") or {}).get(n) for m in results.values()]) for n in names]
+    out += [(label, [m.get(key) for m in results.values()]) for key, label in METRICS[:3]]
+    return out
+
+
+def per_class_table(results: Mapping[str, Mapping], names: list[str]) -> str:
+    """Markdown table: one row per class with each model's IoU ("—" when the class is
+    absent), then mIoU, pixel accuracy and mean class accuracy rows (fractions)."""
+
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|")
+
+    lines = ["| class | " + " | ".join(f"{cell(m)} IoU" for m in results) + " |"]
+    lines.append("|---|" + "---:|" * len(results))
+    for i, (label, values) in enumerate(_per_class_rows(results, names)):
+        label = cell(label) if i < len(names) else f"**{label}**"
+        lines.append(f"| {label} | " + " | ".join(_fmt(v) for v in values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def per_class_csv(results: Mapping[str, Mapping], names: list[str], path: str | Path) -> Path:
+    """Write the per-class IoU table as CSV (empty cell for an absent class)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["class", *results])
+    for label, values in _per_class_rows(results, names):
+        writer.writerow([label, *("" if v is None else f"{float(v):.6f}" for v in values)])
+    return _write_utf8(path, buf.getvalue())
+
+
+def summary_table(results: Mapping[str, Mapping]) -> str:
+    """Fixed-width text table (model | mIoU | pixel acc | mean class acc | fw IoU)."""
+    header = ["model"] + [label for _, label in METRICS[:4]]
+    body = [[str(m)] + [_fmt(r.get(k)) for k, _ in METRICS[:4]] for m, r in results.items()]
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        cells = [v.rjust(w) for v, w in zip(row, widths, strict=True)]
+        return "  ".join([row[0].ljust(widths[0]), *cells[1:]])
+
+    rule = "-" * len(line(header))
+    return "\n".join([line(header), rule, *(line(r) for r in body)]) + "\n"
+
+
+# --------------------------------------------------------------------------- HTML
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0 1em;
+color:#222}h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5em 0;font-size:.92em}th{background:#f3f3f3}
+th,td{border:1px solid #ddd;padding:.25em .7em}tr.summary td{background:#fafafa;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums}table.extra td:first-child{color:#555}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
+figcaption,.muted{color:#666;font-size:.9em}"""
+
+
+def _html_table(header: list[str], rows: list[list[str]], tr_class: Sequence[str] = ()) -> str:
+    """`header` and `rows` hold escaped HTML; cells after the first are right-aligned numbers."""
+    out = ["<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr></thead>"]
+    for i, row in enumerate(rows):
+        tr = f' class="{tr_class[i]}"' if i < len(tr_class) and tr_class[i] else ""
+        tds = "".join(f'<td class="num">{v}</td>' for v in row[1:])
+        out.append(f"<tr{tr}><td>{row[0]}</td>{tds}</tr>")
+    return "\n".join(out) + "\n</table>"
+
+
+def _figure_src(out_dir: Path, fig_path: str | Path) -> str:
+    """The `src` of a figure: relative to `out_dir` (an absolute path must lie inside it)."""
+    p = Path(fig_path)
+    p = p.relative_to(out_dir.resolve()) if p.is_absolute() else p
+    return quote(p.as_posix(), safe="/")
+
+
+def write_html_report(
+    out_dir: str | Path,
+    title: str,
+    results: Mapping[str, Mapping],
+    names: list[str],
+    figures: Sequence[tuple[str, str]],
+    notes: Sequence[str] = (),
+    extra: Mapping[str, object] | None = None,
+) -> Path:
+    """Write `out_dir/report.html`, one self-contained page (inline CSS, no scripts).
+
+    Shows the title, `extra` key/values, a summary table per model, the per-class IoU table
+    (best model per class in bold), each figure as (caption, path relative to `out_dir`)
+    and the notes. Returns the path of the page.
+    """
+    out_dir = Path(out_dir)
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+    ]
+    if extra:
+        kv = "".join(
+            f"<tr><td>{esc(str(k))}</td><td>{esc(str(v))}</td></tr>" for k, v in extra.items()
+        )
+        parts.append(f'<table class="extra">{kv}</table>')
+
+    parts.append("<h2>Summary</h2>")
+    rows = [[esc(str(m))] + [_fmt(r.get(k)) for k, _ in METRICS] for m, r in results.items()]
+    parts.append(_html_table(["model"] + [label for _, label in METRICS], rows))
+
+    parts.append("<h2>Per-class IoU</h2>")
+    rows, classes = [], []
+    for i, (label, values) in enumerate(_per_class_rows(results, names)):
+        finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+        best = max(finite) if len(results) > 1 and finite else None
+        cells = [f"<b>{_fmt(v)}</b>" if best is not None and v == best else _fmt(v) for v in values]
+        rows.append([esc(str(label)), *cells])
+        classes.append("summary" if i >= len(names) else "")
+    parts.append(_html_table(["class"] + [f"{esc(str(m))} IoU" for m in results], rows, classes))
+    parts.append(
+        f'<p class="muted">{DASH}: class absent from both ground truth and prediction '
+        "(left out of the means).</p>"
+    )
+
+    if figures:
+        parts.append("<h2>Figures</h2>")
+    for caption, fig_path in figures:
+        src = esc(_figure_src(out_dir, fig_path), quote=True)
+        cap = esc(caption, quote=True)
+        parts.append(
+            f'<figure><img src="{src}" alt="{cap}"><figcaption>{cap}</figcaption></figure>'
+        )
+    if notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
+    parts.append("</body></html>\n")
+    return _write_utf8(out_dir / "report.html", "\n".join(parts))
