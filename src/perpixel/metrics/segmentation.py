@@ -68,6 +68,8 @@ def metrics_from_confusion(
     )
     c = cm.shape[0]
     names = list(names) if names is not None else [str(i) for i in range(c)]
+    if cm.shape != (c, c) or len(names) != c:
+        raise ValueError(f"confusion matrix {cm.shape} and {len(names)} class names do not match")
     tp = np.diag(cm)
     gt, pr = cm.sum(1), cm.sum(0)
     total = cm.sum()
@@ -81,7 +83,7 @@ def metrics_from_confusion(
         return float(v.mean()) if v.size else float("nan")
 
     def per_class(v: np.ndarray) -> dict:
-        return {n: (None if np.isnan(x) else float(x)) for n, x in zip(names, v)}
+        return {n: (None if np.isnan(x) else float(x)) for n, x in zip(names, v, strict=True)}
 
     freq = gt / total if total > 0 else np.zeros(c)
     return {
@@ -93,7 +95,7 @@ def metrics_from_confusion(
         "per_class_iou": per_class(iou),
         "per_class_accuracy": per_class(acc),
         "per_class_dice": per_class(dice),
-        "absent_classes": [n for n, p in zip(names, present) if not p],
+        "absent_classes": [n for n, p in zip(names, present, strict=True) if not p],
         "num_pixels": int(total),
         "num_classes": c,
     }
