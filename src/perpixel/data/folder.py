@@ -20,7 +20,7 @@ def read_image(path: str | Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB, or DataError naming the file."""
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            return np.array(im.convert("RGB"))
     except FileNotFoundError:
         raise DataError(path, "image file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:

@@ -65,12 +65,16 @@ class Taxonomy:
 
     def colorize(self, label: np.ndarray) -> np.ndarray:
         """(H, W) integer labels -> (H, W, 3) uint8 colour image."""
-        return self.palette()[np.clip(label, 0, 255).astype(np.uint8)]
+        label = np.asarray(label)
+        out = np.zeros((*label.shape, 3), dtype=np.uint8)
+        known = (label >= 0) & (label < self.num_classes)
+        out[known] = np.asarray(self.colors, dtype=np.uint8)[label[known]]
+        return out
 
     def to_dict(self) -> dict:
         return {
             "names": self.names,
-            "colors": [list(c) for c in self.colors],
+            "colors": [list(c) for c in self.colors] if self.colors_given else [],
             "ignore_index": self.ignore_index,
             "things": self.things,
         }
@@ -114,7 +118,10 @@ class Taxonomy:
             if any(c is not None for c in colors):
                 raise DataError(path, "give a colour for every class or for none")
             colors = []
-        return cls(names=names, colors=colors, ignore_index=ignore_index)
+        try:
+            return cls(names=names, colors=colors, ignore_index=ignore_index)
+        except ValueError as e:
+            raise DataError(path, str(e)) from None
 
 
 CAMVID = Taxonomy(

@@ -43,8 +43,9 @@ class RandomScale:
             sample["image"][None], size=size, mode="bilinear", align_corners=False, antialias=s < 1
         )[0].clamp_(0, 1)
         if "mask" in sample:
+            # nearest-exact samples at pixel centres, as the bilinear image resize does
             out["mask"] = F.interpolate(
-                sample["mask"][None, None].float(), size=size, mode="nearest"
+                sample["mask"][None, None].float(), size=size, mode="nearest-exact"
             )[0, 0].long()
         return out
 

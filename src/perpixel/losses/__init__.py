@@ -6,6 +6,14 @@ from perpixel.losses.segmentation import (
     class_pixel_counts,
     class_weights,
     dice_loss,
+    weighted_cross_entropy,
 )
 
-__all__ = ["DiceLoss", "SegmentationLoss", "class_pixel_counts", "class_weights", "dice_loss"]
+__all__ = [
+    "DiceLoss",
+    "SegmentationLoss",
+    "class_pixel_counts",
+    "class_weights",
+    "dice_loss",
+    "weighted_cross_entropy",
+]

@@ -120,12 +120,30 @@ class SegmentationLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         loss = logits.new_zeros((), dtype=torch.float32)
-        if not (target != self.ignore_index).any():
-            return loss + 0 * logits.sum()  # an all-ignored batch: no signal, but no NaN either
         if self.ce:
-            loss = loss + self.ce * F.cross_entropy(
-                logits.float(), target, weight=self.class_weights, ignore_index=self.ignore_index
+            loss = loss + self.ce * weighted_cross_entropy(
+                logits, target, self.class_weights, self.ignore_index
             )
         if self.dice:
             loss = loss + self.dice * dice_loss(logits, target, self.ignore_index)
         return loss
+
+
+def weighted_cross_entropy(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    ignore_index: int = 255,
+) -> torch.Tensor:
+    """`F.cross_entropy(logits, target, weight, ignore_index)` (weighted mean over valid
+    pixels), but 0 instead of NaN when no pixel carries weight (all ignored, or only
+    zero-weight classes)."""
+    per_pixel = F.cross_entropy(
+        logits.float(), target, weight=weight, ignore_index=ignore_index, reduction="none"
+    )
+    valid = target != ignore_index
+    if weight is None:
+        den = valid.sum()
+    else:
+        den = (weight[torch.where(valid, target, 0)] * valid).sum()
+    return per_pixel.sum() / den.clamp_min(1e-12)
