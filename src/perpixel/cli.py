@@ -96,23 +96,17 @@ def _hw_overrides(args: argparse.Namespace) -> dict:
     return t
 
 
-def data_from_arg(arg: str, base: dict) -> dict:
-    """A config `data` section for the DATA argument of `perpixel evaluate`."""
+def data_from_arg(arg: str, base: dict, split: str) -> tuple[dict, str]:
+    """A config `data` section and the split name for `perpixel evaluate DATA --split SPLIT`."""
     if arg == "synthetic":
-        return {**base, "kind": "synthetic"}
+        return {**base, "kind": "synthetic"}, split
     root = Path(arg)
     if not root.is_dir():
         raise PerpixelError(f"{root}: data folder not found")
     if any((root / f"{s}.txt").is_file() for s in ("train", "val", "test")):
-        return {**base, "kind": "camvid", "root": str(root)}
-    return {
-        **base,
-        "kind": "folder",
-        "root": str(root),
-        "train_split": None,
-        "val_split": None,
-        "test_split": None,
-    }
+        return {**base, "kind": "camvid", "root": str(root)}, split
+    flat = (root / "images").is_dir()  # images/ + masks/ directly under root: no splits
+    return {**base, "kind": "folder", "root": str(root)}, "." if flat else split
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -169,16 +163,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from perpixel.viz import summary_table
 
     task = load_task(args.checkpoint)
-    data = data_from_arg(args.data, task.config["data"])
+    data, split = data_from_arg(args.data, task.config["data"], args.split)
     hw = {"accelerator": "auto", "devices": 1, "strategy": "auto", **_hw_overrides(args)}
-    m = evaluate(args.checkpoint, data, args.split, batch_size=args.batch_size, **hw)
+    m = evaluate(args.checkpoint, data, split, batch_size=args.batch_size, **hw)
     if not L.fabric.utilities.rank_zero.rank_zero_only.rank == 0:
         return
     out = Path(args.out) if args.out else Path(args.checkpoint).parent.parent / f"eval_{args.split}"
     from perpixel.tasks.data import build_dataset
 
     rows = overlay_rows(
-        Segmenter(task), build_dataset({**data, "test_split": args.split}, "test"), args.overlays
+        Segmenter(task), build_dataset({**data, "test_split": split}, "test"), args.overlays
     )
     name = Path(args.checkpoint).stem
     write_report(

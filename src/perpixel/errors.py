@@ -12,7 +12,9 @@ class PerpixelError(Exception):
 class DataError(PerpixelError):
     """Bad input data: names the offending file (or folder) and what is wrong with it."""
 
-    def __init__(self, path: str | Path | None, problem: str):
+    def __init__(self, path: str | Path | None, problem: str | None = None):
+        if problem is None:  # one-argument form, as DataLoader workers re-raise errors
+            path, problem = None, str(path)
         self.path = None if path is None else Path(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}" if self.path is not None else problem)

@@ -74,7 +74,17 @@ def test_evaluate_writes_report(tiny_run, tmp_path, capsys):
 def _write_folder(root: Path, mask_size=(32, 32), label=1, corrupt=False):
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
-    (root / "classes.txt").write_text("\n".join(f"c{i}" for i in range(8)) + "\n")
+    names = [
+        "sky",
+        "grass",
+        "road",
+        "water",
+        "disc",
+        "triangle",
+        "quad",
+        "star",
+    ]  # the synthetic world's
+    (root / "classes.txt").write_text("\n".join(names) + "\n")
     img = root / "images" / "x.png"
     if corrupt:
         img.write_bytes(b"\x89PNG garbage")
@@ -112,7 +122,7 @@ def test_train_bad_config_is_clear(tmp_path, capsys):
 def test_empty_folder(tmp_path, capsys, tiny_run):
     (tmp_path / "d" / "images").mkdir(parents=True)
     (tmp_path / "d" / "masks").mkdir()
-    (tmp_path / "d" / "classes.txt").write_text("a\nb\n")
+    (tmp_path / "d" / "classes.txt").write_text("sky\ngrass\n")
     assert main(["evaluate", tiny_run["best"], str(tmp_path / "d")]) == 2
     assert "no images" in capsys.readouterr().err
 
@@ -155,3 +165,40 @@ def test_ddp_two_processes_equal_one(tiny_run, tmp_path):
     assert outs[2]["confusion_matrix"] == outs[1]["confusion_matrix"]
     assert outs[2]["miou"] == outs[1]["miou"]
     assert outs[2]["num_pixels"] == 24 * 48 * 48
+
+
+def test_ddp_training_runs(tmp_path, tiny_yaml):
+    """`perpixel train --devices 2 --strategy ddp` on the CPU (gloo): both processes train on
+    their shard and rank 0 writes the checkpoints once."""
+    cfg = tiny_yaml
+    out = tmp_path / "run"
+    r = _run_cli(
+        [
+            "train",
+            str(cfg),
+            "--out",
+            str(out),
+            "--accelerator",
+            "cpu",
+            "--devices",
+            "2",
+            "--strategy",
+            "ddp",
+            "-o",
+            "trainer.max_epochs=1",
+        ],
+        tmp_path,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (out / "checkpoints" / "best.ckpt").is_file()
+    assert "val/miou" in (out / "logs" / "metrics.csv").read_text()
+    assert r.stdout.count("best checkpoint:") == 1  # only rank 0 reports
+
+
+def test_evaluate_other_taxonomy_is_refused(tiny_run, tmp_path, capsys):
+    _write_folder(tmp_path / "d")
+    (tmp_path / "d" / "classes.txt").write_text("\n".join(f"c{i}" for i in range(8)) + "\n")
+    assert (
+        main(["evaluate", tiny_run["best"], str(tmp_path / "d"), "--out", str(tmp_path / "o")]) == 2
+    )
+    assert "classes" in capsys.readouterr().err and not (tmp_path / "o").exists()

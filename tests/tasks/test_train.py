@@ -10,10 +10,8 @@ import perpixel
 from perpixel.errors import PerpixelError
 from perpixel.tasks.train import evaluate, train
 
-from .conftest import tiny_config
 
-
-def test_unet_beats_linear_baseline(tiny_run, tmp_path):
+def test_unet_beats_linear_baseline(tiny_run, tiny_config, tmp_path):
     """The recipe's promise on a small synthetic set: context beats colour."""
     conf = tiny_run["conf"]
     unet = evaluate(tiny_run["best"], conf["data"], split="val")
@@ -43,7 +41,7 @@ def test_evaluate_matches_validation_log(tiny_run):
     assert cm.sum() == m["num_pixels"] == 24 * 48 * 48
 
 
-def test_refuses_to_overwrite_then_resumes(tiny_run, tmp_path):
+def test_refuses_to_overwrite_then_resumes(tiny_run, tiny_config, tmp_path):
     conf = tiny_config(tmp_path / "r", trainer={**tiny_run["conf"]["trainer"], "max_epochs": 1})
     train(conf)
     with pytest.raises(PerpixelError, match="--resume"):

@@ -172,6 +172,8 @@ class FolderSegmentation(PairedSegmentation):
         ignore_index: int = DEFAULT_IGNORE,
     ):
         root = Path(root)
+        if not root.is_dir():
+            raise DataError(root, "data folder not found")
         base = root / split if split else root
         if taxonomy is None:
             cls_file = find_classes_file(root) or find_classes_file(base)

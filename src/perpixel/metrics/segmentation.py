@@ -104,7 +104,8 @@ def metrics_from_confusion(
 class SegmentationMetrics(Metric):
     """Streaming confusion matrix, summed across processes under DDP (torchmetrics state).
 
-    `update(pred_or_logits, target)`; `compute()` -> the dict of `metrics_from_confusion`.
+    `update(pred_or_logits, target)`; `compute()` -> the dict of `metrics_from_confusion`
+    with the global `confusion_matrix` added.
     """
 
     full_state_update = False
@@ -128,4 +129,8 @@ class SegmentationMetrics(Metric):
         ).to(self.confmat.device)
 
     def compute(self) -> dict:
-        return metrics_from_confusion(self.confmat, self.names)
+        """The metrics of the (process-summed) matrix, plus it as `confusion_matrix` (a list)."""
+        return {
+            **metrics_from_confusion(self.confmat, self.names),
+            "confusion_matrix": self.confmat.tolist(),
+        }

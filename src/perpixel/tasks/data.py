@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from perpixel.data.folder import CamVid, FolderSegmentation
+from perpixel.data.memory import InMemory
 from perpixel.data.synthetic import SYNTHETIC, SyntheticSegmentation
 from perpixel.data.taxonomy import Taxonomy
 from perpixel.data.transforms import build_transform
@@ -15,27 +16,30 @@ from perpixel.errors import ConfigError
 SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 
 
-def build_dataset(data: dict, split: str, train: bool = False, seed: int = 0) -> Dataset:
-    """The dataset of `split` ("train", "val", "test" or a folder split name)."""
+def build_dataset(data: dict, role: str, train: bool = False, seed: int = 0) -> Dataset:
+    """The dataset playing `role` ("train", "val" or "test"); `data[f"{role}_split"]` names
+    the split to read (a folder split, a CamVid list, or a synthetic split; "." = the root)."""
     kind = data["kind"]
+    split = data.get(f"{role}_split") or role
     ignore = {"camvid": 11, "folder": data["ignore_index"]}.get(kind, 255)
     transform = build_transform(data["augment"], ignore) if train else None
     if kind == "synthetic":
         conf = dict(data["synthetic"])
-        n = conf.pop(f"num_{split}", None)
-        if n is None:
+        if split not in SPLIT_SEEDS:
             raise ConfigError(f"synthetic data has splits train/val/test, not {split!r}")
+        n = conf[f"num_{split}"]
         conf = {k: v for k, v in conf.items() if not k.startswith("num_")}
-        return SyntheticSegmentation(
-            n, seed=1000 * seed + SPLIT_SEEDS[split], transform=transform, **conf
+        return InMemory(
+            SyntheticSegmentation(n, seed=1000 * seed + SPLIT_SEEDS[split], **conf), transform
         )
     if data["root"] is None:
         raise ConfigError(f"data.root is required for {kind!r} data")
-    name = data.get(f"{split}_split") or split
     if kind == "camvid":
-        return CamVid(data["root"], name, transform)
+        return CamVid(data["root"], split, transform)
     if kind == "folder":
-        return FolderSegmentation(data["root"], name, transform, ignore_index=ignore)
+        return FolderSegmentation(
+            data["root"], None if split == "." else split, transform, ignore_index=ignore
+        )
     raise ConfigError(f"unknown data.kind {kind!r}: synthetic, folder or camvid")
 
 

@@ -71,8 +71,7 @@ class SegmentationTask(L.LightningModule):
 
     def _eval_end(self, stage: str) -> None:
         m = self.metrics[stage]
-        result = m.compute()  # summed over processes by torchmetrics
-        result["confusion_matrix"] = m.confmat.cpu().tolist()
+        result = m.compute()  # summed over processes by torchmetrics (m.confmat stays local)
         self.last_metrics[stage] = result
         for k in LOGGED:
             if not math.isnan(result[k]):

@@ -144,7 +144,10 @@ def evaluate(
     if batch_size:
         data["val_batch_size"] = batch_size
     dm = SegmentationData(data, conf["seed"])
-    ds_tax = dm.dataset("test").taxonomy
+    ds = dm.dataset("test")
+    if hasattr(ds, "validate"):
+        ds.validate()  # fail fast, naming the bad file
+    ds_tax = ds.taxonomy
     if ds_tax.names != task.taxonomy.names:
         raise PerpixelError(
             f"the checkpoint's classes {task.taxonomy.names} differ from the data's {ds_tax.names}"
