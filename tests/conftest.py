@@ -17,7 +17,7 @@ TINY = {
     "seed": 0,
     "data": {
         "kind": "synthetic",
-        "synthetic": {"num_train": 96, "num_val": 24, "num_test": 24, "height": 48, "width": 48},
+        "synthetic": {"num_train": 320, "num_val": 32, "num_test": 32, "height": 64, "width": 64},
         "batch_size": 8,
         "val_batch_size": 8,
         "num_workers": 0,

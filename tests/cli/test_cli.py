@@ -32,7 +32,7 @@ def test_export_round_trip(tiny_run, tmp_path, capsys):
     assert "matches PyTorch" in capsys.readouterr().out
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     model = perpixel.load(tiny_run["best"]).model.float().eval()
-    for h, w in [(48, 48), (61, 35)]:  # dynamic height and width, not multiples of 8
+    for h, w in [(64, 64), (61, 35)]:  # dynamic height and width, not multiples of 8
         x = torch.rand(1, 3, h, w)
         (got,) = sess.run(["logits"], {"image": x.numpy()})
         with torch.inference_mode():
@@ -137,7 +137,7 @@ def _run_cli(args, cwd):
 
 def test_ddp_two_processes_equal_one(tiny_run, tmp_path):
     """Metrics are summed across processes: a two-process DDP (gloo) evaluation of the same
-    checkpoint and data gives exactly the one-process numbers (24 images, split 12/12; and
+    checkpoint and data gives exactly the one-process numbers (32 images, split 16/16; and
     an odd batch layout, so no sample may be counted twice)."""
     outs = {}
     for n in (1, 2):
@@ -164,7 +164,7 @@ def test_ddp_two_processes_equal_one(tiny_run, tmp_path):
         outs[n] = json.loads((out / "metrics.json").read_text())["best"]
     assert outs[2]["confusion_matrix"] == outs[1]["confusion_matrix"]
     assert outs[2]["miou"] == outs[1]["miou"]
-    assert outs[2]["num_pixels"] == 24 * 48 * 48
+    assert outs[2]["num_pixels"] == 32 * 64 * 64
 
 
 def test_ddp_training_runs(tmp_path, tiny_yaml):

@@ -38,7 +38,7 @@ def test_evaluate_matches_validation_log(tiny_run):
     m = evaluate(tiny_run["best"], tiny_run["conf"]["data"], split="val")
     assert m["miou"] == pytest.approx(tiny_run["best_val_miou"], abs=1e-6)
     cm = np.asarray(m["confusion_matrix"])
-    assert cm.sum() == m["num_pixels"] == 24 * 48 * 48
+    assert cm.sum() == m["num_pixels"] == 32 * 64 * 64
 
 
 def test_refuses_to_overwrite_then_resumes(tiny_run, tiny_config, tmp_path):

@@ -13,6 +13,7 @@ from perpixel.errors import ConfigError
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "out": "runs/experiment",
+    "init_from": None,  # a checkpoint whose model weights start this run (fine-tuning stages)
     "data": {
         "kind": "synthetic",  # synthetic | folder | camvid
         "root": None,  # folder / camvid root

@@ -82,6 +82,17 @@ def compute_class_weights(conf: dict) -> list[float] | None:
     return [float(w) for w in class_weights(counts, image_pixels, spec)]
 
 
+def init_weights(task: SegmentationTask, checkpoint: str | Path) -> None:
+    """Start `task`'s model from the model weights of another checkpoint of the same shape."""
+    from perpixel.tasks.predictor import load_task
+
+    source = load_task(checkpoint)
+    try:
+        task.model.load_state_dict(source.model.state_dict())
+    except RuntimeError as e:
+        raise PerpixelError(f"{checkpoint}: its model does not fit this recipe's model ({e})") from None
+
+
 def train(conf: dict, resume: bool = False) -> dict:
     """Train `conf` (see `perpixel.tasks.config`); returns {"best", "last", "val", "seconds"}.
 
@@ -103,6 +114,8 @@ def train(conf: dict, resume: bool = False) -> dict:
         data.dataset("val").validate()
     weights = compute_class_weights(conf)
     task = SegmentationTask(conf, taxonomy.to_dict(), weights)
+    if conf["init_from"] and not resume:
+        init_weights(task, conf["init_from"])
     trainer = make_trainer(conf, out)
     if trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)
