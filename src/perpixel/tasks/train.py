@@ -24,6 +24,13 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*sync_dist=True.*")
 
 
+# `trainer:` config keys handed to lightning.Trainer as they are
+TRAINER_KEYS = (
+    "max_epochs", "accelerator", "devices", "strategy", "precision", "check_val_every_n_epoch",
+    "limit_train_batches", "log_every_n_steps", "gradient_clip_val", "enable_progress_bar",
+)  # fmt: skip
+
+
 def make_trainer(conf: dict, out: Path | None, checkpoints: bool = True, **overrides) -> L.Trainer:
     """A Lightning trainer from `conf["trainer"]`: CSV + TensorBoard logs and best/last
     checkpoints (by validation mIoU) under `out`."""
@@ -47,22 +54,13 @@ def make_trainer(conf: dict, out: Path | None, checkpoints: bool = True, **overr
                 )
             )
     return L.Trainer(
-        max_epochs=t["max_epochs"],
-        accelerator=t["accelerator"],
-        devices=t["devices"],
-        strategy=t["strategy"],
-        precision=t["precision"],
+        **{k: t[k] for k in TRAINER_KEYS},
         default_root_dir=out,
         logger=loggers or False,
         callbacks=callbacks,
         enable_checkpointing=bool(callbacks),
-        check_val_every_n_epoch=t["check_val_every_n_epoch"],
-        limit_train_batches=t["limit_train_batches"],
-        log_every_n_steps=t["log_every_n_steps"],
-        gradient_clip_val=t["gradient_clip_val"],
-        enable_progress_bar=t["enable_progress_bar"],
         enable_model_summary=False,
-        use_distributed_sampler=False,
+        use_distributed_sampler=False,  # SegmentationData shards itself (exact eval under DDP)
         num_sanity_val_steps=0,
     )
 
@@ -90,7 +88,9 @@ def init_weights(task: SegmentationTask, checkpoint: str | Path) -> None:
     try:
         task.model.load_state_dict(source.model.state_dict())
     except RuntimeError as e:
-        raise PerpixelError(f"{checkpoint}: its model does not fit this recipe's model ({e})") from None
+        raise PerpixelError(
+            f"{checkpoint}: its model does not fit this recipe's model ({e})"
+        ) from None
 
 
 def train(conf: dict, resume: bool = False) -> dict:
