@@ -165,8 +165,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     task = load_task(args.checkpoint)
     data, split = data_from_arg(args.data, task.config["data"], args.split)
     hw = {"accelerator": "auto", "devices": 1, "strategy": "auto", **_hw_overrides(args)}
-    m = evaluate(args.checkpoint, data, split, batch_size=args.batch_size, **hw)
-    if not L.fabric.utilities.rank_zero.rank_zero_only.rank == 0:
+    m = evaluate(task, data, split, batch_size=args.batch_size, **hw)
+    if L.fabric.utilities.rank_zero.rank_zero_only.rank != 0:
         return
     out = Path(args.out) if args.out else Path(args.checkpoint).parent.parent / f"eval_{args.split}"
     from perpixel.tasks.data import build_dataset

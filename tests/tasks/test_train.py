@@ -77,3 +77,35 @@ def test_metrics_json_serialisable(tiny_run):
     m = evaluate(tiny_run["best"], tiny_run["conf"]["data"], split="test")
     json.dumps(m)
     assert 0 <= m["miou"] <= 1
+
+
+def test_class_weights_from_training_masks(tiny_config, tmp_path):
+    """`loss.class_weights: median_frequency` is computed from the un-augmented training masks
+    and stored in the checkpoint with the loss."""
+    from perpixel.losses import class_pixel_counts, class_weights
+    from perpixel.tasks.data import build_dataset
+
+    conf = tiny_config(
+        tmp_path / "w",
+        loss={"ce": 1.0, "dice": 0.0, "class_weights": "median_frequency"},
+        data={
+            **tiny_config(tmp_path)["data"],
+            "augment": {"hflip": True, "scale": [0.75, 1.25], "crop": [48, 48]},
+        },
+        trainer={**tiny_config(tmp_path)["trainer"], "max_epochs": 1},
+    )
+    r = train(conf)
+    plain = build_dataset(conf["data"], "train")  # no augmentation
+    masks = [plain[i]["mask"].numpy() for i in range(len(plain))]
+    expected = class_weights(*class_pixel_counts(masks, 8, 255), "median_frequency")
+    saved = perpixel.load(r["best"]).task.loss.class_weights.numpy()
+    np.testing.assert_allclose(saved, expected, rtol=1e-6)
+    assert saved.min() > 0 and not np.allclose(saved, saved[0])
+
+
+def test_best_is_last_when_no_validation_ran(tiny_config, tmp_path):
+    conf = tiny_config(tmp_path / "nv")
+    conf["trainer"].update(max_epochs=1, check_val_every_n_epoch=2)
+    r = train(conf)
+    assert r["best_val_miou"] is None
+    assert r["best"] == r["last"] and perpixel.load(r["best"]).model is not None

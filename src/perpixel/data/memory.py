@@ -29,6 +29,11 @@ class InMemory(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def masks(self):
+        """Iterate over the un-augmented (H, W) masks (for class statistics)."""
+        for s in self.items:
+            yield s["mask"].numpy()
+
     def __getitem__(self, i: int) -> dict:
         s = dict(self.items[i])
         s["image"] = s["image"].float().div_(255)

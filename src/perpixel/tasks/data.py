@@ -8,8 +8,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from perpixel.data.folder import CamVid, FolderSegmentation
 from perpixel.data.memory import InMemory
-from perpixel.data.synthetic import SYNTHETIC, SyntheticSegmentation
-from perpixel.data.taxonomy import Taxonomy
+from perpixel.data.synthetic import SyntheticSegmentation
 from perpixel.data.transforms import build_transform
 from perpixel.errors import ConfigError
 
@@ -41,12 +40,6 @@ def build_dataset(data: dict, role: str, train: bool = False, seed: int = 0) -> 
             data["root"], None if split == "." else split, transform, ignore_index=ignore
         )
     raise ConfigError(f"unknown data.kind {kind!r}: synthetic, folder or camvid")
-
-
-def dataset_taxonomy(data: dict) -> Taxonomy:
-    if data["kind"] == "synthetic":
-        return SYNTHETIC
-    return build_dataset(data, "train").taxonomy
 
 
 class ShardSampler(Sampler[int]):

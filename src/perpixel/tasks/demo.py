@@ -41,7 +41,7 @@ def run_demo(
             },
         ),
     }
-    results, seconds = {}, {}
+    results, seconds, tasks = {}, {}, {}
     for name, conf in runs.items():
         print(f"== training {name} ({conf['trainer']['max_epochs']} epochs) ==", flush=True)
         ckpt_dir = Path(conf["out"]) / "checkpoints"
@@ -50,9 +50,10 @@ def run_demo(
                 f.unlink()
         r = train(conf)
         seconds[name] = r["seconds"]
-        results[name] = evaluate(r["best"], conf["data"], split="val")
+        tasks[name] = load_task(r["best"])
+        results[name] = evaluate(tasks[name], conf["data"], split="val")
     best = Path(runs["unet"]["out"]) / "checkpoints" / "best.ckpt"
-    seg = Segmenter(load_task(best))
+    seg = Segmenter(tasks["unet"])
     from perpixel.tasks.data import build_dataset
 
     rows = overlay_rows(seg, build_dataset(base["data"], "val", seed=base["seed"]), n=6)

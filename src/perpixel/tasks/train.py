@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from perpixel.errors import PerpixelError
 from perpixel.io import write_text
 from perpixel.losses import class_pixel_counts, class_weights
-from perpixel.tasks.data import SegmentationData, build_dataset, dataset_taxonomy
+from perpixel.tasks.data import SegmentationData
 from perpixel.tasks.segmentation import SegmentationTask
 
 for _name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
@@ -65,18 +65,13 @@ def make_trainer(conf: dict, out: Path | None, checkpoints: bool = True, **overr
     )
 
 
-def compute_class_weights(conf: dict) -> list[float] | None:
-    """Loss class weights from `conf["loss"]["class_weights"]`: a list, a method name, or None."""
-    spec = conf["loss"]["class_weights"]
+def compute_class_weights(spec: str | list | None, dataset) -> list[float] | None:
+    """Loss class weights from `conf["loss"]["class_weights"]`: a list, a method name (from
+    the un-augmented masks of `dataset`), or None."""
     if spec is None or isinstance(spec, list):
         return spec
-    ds = build_dataset(conf["data"], "train", train=False, seed=conf["seed"])
-    t = ds.taxonomy
-    if hasattr(ds, "masks"):
-        masks = ds.masks()
-    else:
-        masks = (ds[i]["mask"].numpy() for i in range(len(ds)))
-    counts, image_pixels = class_pixel_counts(masks, t.num_classes, t.ignore_index)
+    t = dataset.taxonomy
+    counts, image_pixels = class_pixel_counts(dataset.masks(), t.num_classes, t.ignore_index)
     return [float(w) for w in class_weights(counts, image_pixels, spec)]
 
 
@@ -94,7 +89,8 @@ def init_weights(task: SegmentationTask, checkpoint: str | Path) -> None:
 
 
 def train(conf: dict, resume: bool = False) -> dict:
-    """Train `conf` (see `perpixel.tasks.config`); returns {"best", "last", "val", "seconds"}.
+    """Train `conf` (see `perpixel.tasks.config`); returns {"best", "last", "best_val_miou",
+    "seconds", "is_global_zero"}. "best" is the last checkpoint when no validation ran.
 
     With `resume`, training continues from `out/checkpoints/last.ckpt`.
     """
@@ -108,12 +104,12 @@ def train(conf: dict, resume: bool = False) -> dict:
         )
     L.seed_everything(conf["seed"], workers=True, verbose=False)
     data = SegmentationData(conf["data"], conf["seed"])
-    taxonomy = dataset_taxonomy(conf["data"])
-    if hasattr(data.dataset("train"), "validate") and conf["data"]["kind"] != "synthetic":
-        data.dataset("train").validate()  # fail fast, naming the bad file
-        data.dataset("val").validate()
-    weights = compute_class_weights(conf)
-    task = SegmentationTask(conf, taxonomy.to_dict(), weights)
+    train_set = data.dataset("train")
+    for split in ("train", "val"):
+        if hasattr(data.dataset(split), "validate"):  # files on disk: fail fast, naming the bad one
+            data.dataset(split).validate()
+    weights = compute_class_weights(conf["loss"]["class_weights"], train_set)
+    task = SegmentationTask(conf, train_set.taxonomy.to_dict(), weights)
     if conf["init_from"] and not resume:
         init_weights(task, conf["init_from"])
     trainer = make_trainer(conf, out)
@@ -124,7 +120,8 @@ def train(conf: dict, resume: bool = False) -> dict:
     trainer.fit(task, datamodule=data, ckpt_path=str(last) if resume else None)
     ckpt = trainer.checkpoint_callback
     result = {
-        "best": ckpt.best_model_path if ckpt else None,
+        # no validation ran (e.g. fewer epochs than check_val_every_n_epoch): last is best
+        "best": (ckpt.best_model_path if ckpt else None) or (str(last) if last.exists() else None),
         "last": str(last) if last.exists() else None,
         "best_val_miou": float(ckpt.best_model_score)
         if ckpt and ckpt.best_model_score is not None
@@ -136,7 +133,7 @@ def train(conf: dict, resume: bool = False) -> dict:
 
 
 def evaluate(
-    checkpoint: str | Path,
+    checkpoint: str | Path | SegmentationTask,
     data: dict,
     split: str = "test",
     devices: int | str = 1,
@@ -144,14 +141,15 @@ def evaluate(
     strategy: str = "auto",
     batch_size: int | None = None,
 ) -> dict:
-    """Metrics of a checkpoint on `split` of `data` (a config `data` section).
+    """Metrics of a checkpoint (or a task already loaded from one) on `split` of `data`
+    (a config `data` section).
 
     Returns the metrics dict (see `perpixel.metrics.metrics_from_confusion`) plus
     `confusion_matrix`; under DDP every process returns the same, global numbers.
     """
     from perpixel.tasks.predictor import load_task
 
-    task = load_task(checkpoint)
+    task = checkpoint if isinstance(checkpoint, SegmentationTask) else load_task(checkpoint)
     conf = task.config
     data = {**data, "test_split": split}
     if batch_size:
