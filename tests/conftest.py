@@ -1,7 +1,20 @@
 """Shared test settings: the CI machine has 2 cores, so tests run torch single-threaded."""
 
+from pathlib import Path
+
 import pytest
 import torch
+
+# Real data beside the repository (see ../shared/data/README.md); tests using it skip without it.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+BSDS_ROOT = SHARED_DATA / "bsds500"
+
+
+@pytest.fixture
+def bsds_root() -> Path:
+    if not (BSDS_ROOT / "groundTruth").is_dir():
+        pytest.skip(f"BSDS500 not found at {BSDS_ROOT}")
+    return BSDS_ROOT
 
 
 @pytest.fixture(autouse=True, scope="session")
