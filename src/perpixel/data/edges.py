@@ -1,0 +1,274 @@
+"""Edge-detection data: BSDS500 with every annotator, and the synthetic world's boundaries.
+
+A sample is a dict:
+    "image": (3, H, W) float32 RGB in [0, 1]
+    "edges": (1, H, W) float32, the fraction c / N of the N annotators marking each pixel
+             (`perpixel.losses.edges.IGNORE` = -1 on padding added by a crop)
+    "annotators": int N
+    "name": image id
+Training augmentation (`build_edge_transform`) moves the edge map with the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from perpixel.data.bsds import read_groundtruth
+from perpixel.data.folder import IMAGE_SUFFIXES, read_image
+from perpixel.data.synthetic import _check_conf, generate
+from perpixel.data.transforms import ColorJitter, Compose
+from perpixel.errors import DataError
+
+IGNORE = -1.0  # = perpixel.losses.edges.IGNORE (data does not import losses)
+
+
+class EdgeDataset(Dataset):
+    """Base: subclasses implement `load(i) -> (image (H, W, 3) uint8, counts (H, W) uint8, N,
+    name)`; with `cache`, everything is loaded once, up front (compact uint8 arrays)."""
+
+    transform: Callable[[dict], dict] | None = None
+    _cache: list | None = None
+
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray, int, str]:
+        raise NotImplementedError
+
+    def _get(self, i: int) -> tuple[np.ndarray, np.ndarray, int, str]:
+        return self._cache[i] if self._cache is not None else self.load(i)
+
+    def fill_cache(self) -> None:
+        self._cache = None
+        self._cache = [self.load(i) for i in range(len(self))]
+
+    def validate(self) -> None:
+        """Load every item once, raising the first DataError."""
+        for i in range(len(self)):
+            self._get(i)
+
+    def edge_maps(self) -> Iterator[tuple[np.ndarray, int]]:
+        """Un-augmented (H, W) float32 fraction maps and their annotator counts (for beta)."""
+        for i in range(len(self)):
+            _, counts, n, _ = self._get(i)
+            yield counts.astype(np.float32) / n, n
+
+    def __getitem__(self, i: int) -> dict:
+        image, counts, n, name = self._get(int(i))
+        sample = {
+            "image": torch.from_numpy(image).permute(2, 0, 1).float().div_(255),
+            "edges": torch.from_numpy(counts).float().div_(n)[None],
+            "annotators": n,
+            "name": name,
+        }
+        return self.transform(sample) if self.transform else sample
+
+
+def _find_layout(root: Path, split: str) -> tuple[Path, Path]:
+    """(images dir, groundTruth dir) of `split` under root = .../bsds500, BSR, BSR/BSDS500 or
+    BSR/BSDS500/data."""
+    for base in (root, root / "data", root / "BSDS500" / "data"):
+        if (base / "images").is_dir() and (base / "groundTruth").is_dir():
+            images, gts = base / "images" / split, base / "groundTruth" / split
+            if not images.is_dir():
+                raise DataError(images, f"split folder not found (split {split!r})")
+            if not gts.is_dir():
+                raise DataError(gts, f"ground-truth folder not found (split {split!r})")
+            return images, gts
+    raise DataError(
+        root,
+        "no BSDS500 layout here: expected images/<split>/*.jpg and groundTruth/<split>/*.mat "
+        "(or the download's BSR/BSDS500/data/...)",
+    )
+
+
+class BSDS500(EdgeDataset):
+    """BSDS500 images with the boundaries of all their annotators.
+
+    Args:
+        root: a folder holding `images/<split>` and `groundTruth/<split>`, or the original
+            download (`BSR`, `BSR/BSDS500` or `BSR/BSDS500/data`).
+        split: "train", "val", "test", or several joined by "+" ("train+val").
+        transform: applied to each sample dict (see `build_edge_transform`).
+        cache: load every image and ground truth up front (~0.6 MB per image).
+        limit: keep only the first `limit` images (sorted by id), e.g. a quick validation.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        transform: Callable[[dict], dict] | None = None,
+        cache: bool = False,
+        limit: int | None = None,
+    ):
+        root = Path(root)
+        if not root.is_dir():
+            raise DataError(root, "BSDS500 folder not found")
+        self.root, self.split, self.transform = root, split, transform
+        self.items: list[tuple[Path, Path]] = []
+        for part in split.split("+"):
+            images_dir, gt_dir = _find_layout(root, part)
+            images = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                raise DataError(images_dir, "no images in this folder")
+            missing = [p.name for p in images if not (gt_dir / f"{p.stem}.mat").is_file()]
+            if missing:
+                raise DataError(
+                    gt_dir, f"no ground-truth .mat for {len(missing)} image(s), e.g. {missing[:3]}"
+                )
+            self.items += [(p, gt_dir / f"{p.stem}.mat") for p in images]
+        if limit is not None:
+            self.items = self.items[: int(limit)]
+        if cache:
+            self.fill_cache()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray, int, str]:
+        ipath, gpath = self.items[i]
+        image = read_image(ipath)
+        gt = read_groundtruth(gpath)
+        if gt.boundaries.shape[1:] != image.shape[:2]:
+            h, w = gt.boundaries.shape[1:]
+            raise DataError(
+                gpath,
+                f"annotations are {w}x{h} but the image {ipath.name} is "
+                f"{image.shape[1]}x{image.shape[0]} (width x height)",
+            )
+        counts = gt.boundaries.sum(0).astype(np.uint8)
+        return image, counts, len(gt), ipath.stem
+
+
+class SyntheticEdges(EdgeDataset):
+    """The synthetic world's boundary maps as edge targets (one annotator).
+
+    Sample i is `perpixel.data.synthetic.generate(seed, i, **conf)`; all are generated up
+    front (deterministic from the seed).
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        seed: int = 0,
+        transform: Callable[[dict], dict] | None = None,
+        **conf,
+    ):
+        self.conf = _check_conf(conf)
+        self.num_samples, self.seed, self.transform = int(num_samples), int(seed), transform
+        self.fill_cache()
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray, int, str]:
+        if not 0 <= i < self.num_samples:
+            raise IndexError(f"synthetic: index {i} out of range for {self.num_samples} samples")
+        s = generate(self.seed, i, **self.conf)
+        return s.image, s.boundaries.astype(np.uint8), 1, f"synthetic_{self.seed}_{i:06d}"
+
+
+# ---------------------------------------------------------------- augmentation
+
+
+def _uniform(lo: float, hi: float) -> float:
+    return lo + (hi - lo) * torch.rand(()).item()
+
+
+class EdgeRandomScale:
+    """Resize image and edge map by a factor in [min_scale, max_scale].
+
+    Both are resized bilinearly (antialiased when shrinking): the edge map stays a fraction
+    in [0, 1], a 1-pixel edge becomes a fainter, wider one when shrunk; its total mass
+    scales with the length of the edge. Use before any crop (padding is not resampled).
+    """
+
+    def __init__(self, min_scale: float = 0.5, max_scale: float = 1.5):
+        self.min_scale, self.max_scale = min_scale, max_scale
+
+    def __call__(self, sample: dict) -> dict:
+        s = _uniform(self.min_scale, self.max_scale)
+        h, w = sample["image"].shape[-2:]
+        size = (max(1, round(h * s)), max(1, round(w * s)))
+        out = dict(sample)
+        for key in ("image", "edges"):
+            out[key] = F.interpolate(
+                sample[key][None], size=size, mode="bilinear", align_corners=False, antialias=s < 1
+            )[0].clamp_(0, 1)
+        return out
+
+
+class EdgeRandomCrop:
+    """Crop (height, width) at a random place; smaller inputs are padded first (image with 0,
+    edges with IGNORE, so that padding is not scored)."""
+
+    def __init__(self, size: Sequence[int]):
+        self.size = (int(size[0]), int(size[1]))
+
+    def __call__(self, sample: dict) -> dict:
+        ch, cw = self.size
+        image, edges = sample["image"], sample["edges"]
+        h, w = image.shape[-2:]
+        ph, pw = max(0, ch - h), max(0, cw - w)
+        if ph or pw:
+            image = F.pad(image, (0, pw, 0, ph), value=0.0)
+            edges = F.pad(edges, (0, pw, 0, ph), value=IGNORE)
+            h, w = image.shape[-2:]
+        y = int(torch.randint(0, h - ch + 1, ()).item())
+        x = int(torch.randint(0, w - cw + 1, ()).item())
+        return {
+            **sample,
+            "image": image[:, y : y + ch, x : x + cw],
+            "edges": edges[:, y : y + ch, x : x + cw],
+        }
+
+
+class EdgeRandomHorizontalFlip:
+    def __init__(self, p: float = 0.5):
+        self.p = p
+
+    def __call__(self, sample: dict) -> dict:
+        if torch.rand(()).item() >= self.p:
+            return sample
+        return {**sample, "image": sample["image"].flip(-1), "edges": sample["edges"].flip(-1)}
+
+
+def build_edge_transform(conf: dict | None) -> Compose | None:
+    """Training augmentation, e.g. `{"scale": [0.75, 1.25], "crop": [192, 192], "hflip": true,
+    "color_jitter": 0.2}` (applied in that order); None or {} -> none."""
+    if not conf:
+        return None
+    unknown = set(conf) - {"scale", "crop", "hflip", "color_jitter"}
+    if unknown:
+        raise ValueError(f"unknown augmentation options {sorted(unknown)}")
+    ts: list[Callable[[dict], dict]] = []
+    if conf.get("scale"):
+        ts.append(EdgeRandomScale(*conf["scale"]))
+    if conf.get("crop"):
+        ts.append(EdgeRandomCrop(conf["crop"]))
+    if conf.get("hflip"):
+        ts.append(EdgeRandomHorizontalFlip(0.5 if conf["hflip"] is True else float(conf["hflip"])))
+    if conf.get("color_jitter"):
+        ts.append(ColorJitter(conf["color_jitter"]))
+    return Compose(ts) if ts else None
+
+
+def collate_edges(batch: list[dict]) -> dict:
+    """Stack samples; different sizes are padded to the largest (image 0, edges IGNORE) at the
+    bottom and right. Returns image (B, 3, H, W), edges (B, 1, H, W), annotators (B,), name."""
+    h = max(b["image"].shape[-2] for b in batch)
+    w = max(b["image"].shape[-1] for b in batch)
+
+    def pad(x: torch.Tensor, value: float) -> torch.Tensor:
+        return F.pad(x, (0, w - x.shape[-1], 0, h - x.shape[-2]), value=value)
+
+    return {
+        "image": torch.stack([pad(b["image"], 0.0) for b in batch]),
+        "edges": torch.stack([pad(b["edges"], IGNORE) for b in batch]),
+        "annotators": torch.tensor([int(b["annotators"]) for b in batch]),
+        "name": [b["name"] for b in batch],
+    }
