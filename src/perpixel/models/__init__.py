@@ -5,10 +5,19 @@ from __future__ import annotations
 import torch.nn as nn
 
 from perpixel.errors import ConfigError
+from perpixel.models.hed import HED
 from perpixel.models.linear import PixelLinear
 from perpixel.models.unet import UNet
+from perpixel.models.unet_edges import UNetEdges
 
-MODELS: dict[str, type[nn.Module]] = {"unet": UNet, "linear": PixelLinear}
+# segmentation models: (B, 3, H, W) -> (B, C, H, W) logits; edge models (hed, unet_edges):
+# -> {"fused": (B, 1, H, W), "sides": [...]} logits
+MODELS: dict[str, type[nn.Module]] = {
+    "unet": UNet,
+    "linear": PixelLinear,
+    "hed": HED,
+    "unet_edges": UNetEdges,
+}
 
 
 def build_model(conf: dict) -> nn.Module:
@@ -23,4 +32,4 @@ def build_model(conf: dict) -> nn.Module:
         raise ConfigError(f"model {name!r}: {e}") from None
 
 
-__all__ = ["MODELS", "PixelLinear", "UNet", "build_model"]
+__all__ = ["HED", "MODELS", "PixelLinear", "UNet", "UNetEdges", "build_model"]
