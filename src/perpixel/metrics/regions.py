@@ -110,25 +110,23 @@ def _pair_counts(ids: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return keys, counts.astype(np.float64)
 
 
-def _compare(seg: np.ndarray, gts: np.ndarray, gt_areas: np.ndarray, gt_offsets: np.ndarray):
+def _compare(seg: np.ndarray, gt_ids: np.ndarray, gt_areas: np.ndarray, gt_offsets: np.ndarray):
     """Figures of one segmentation against all annotators.
 
     Args:
         seg: (H, W) non-negative int region ids.
-        gts: (N, H, W) non-negative int region ids.
+        gt_ids: (N, H*W) int64 GT region ids, annotator k's shifted by `gt_offsets[k]`.
         gt_areas: (R,) areas of the GT labels 0..max of every annotator, stacked.
         gt_offsets: (N,) where each annotator's labels start in `gt_areas`.
 
     Returns:
         (cnt_r, best overlap per GT label (R,), cnt_p, sum_p, RI, VOI).
     """
-    n_ann, h, w = gts.shape
-    npix = h * w
+    n_ann, npix = gt_ids.shape
     s = seg.reshape(-1).astype(np.int64)
     ns = int(s.max()) + 1
     seg_area = np.bincount(s, minlength=ns).astype(np.float64)
-    g = (gts.reshape(n_ann, -1).astype(np.int64) + gt_offsets[:, None]).reshape(-1)
-    keys, c = _pair_counts(g * ns + np.tile(s, n_ann), len(gt_areas) * ns)
+    keys, c = _pair_counts((gt_ids * ns + s).reshape(-1), len(gt_areas) * ns)
     gi, si = keys // ns, keys % ns
     ann = np.searchsorted(gt_offsets, gi, side="right") - 1
     gt_label = gi - gt_offsets[ann]
@@ -204,13 +202,14 @@ def evaluate_image(
     region = np.ones(len(gt_areas), dtype=bool)
     region[gt_offsets] = False
     sum_r = float(gt_areas[region].sum())
+    gt_ids = gts.reshape(len(gts), -1).astype(np.int64) + gt_offsets[:, None]
 
     nt = len(thresholds)
     out = {k: np.zeros(nt) for k in ("cnt_r", "sum_r", "cnt_p", "sum_p", "ri", "voi")}
     best_gt = np.zeros(len(gt_areas))
     for t in range(nt):
         seg = segment_ucm2(pred, thresholds[t]) if is_ucm else segs[t]
-        cnt_r, match_gt, cnt_p, sum_p, ri, voi = _compare(seg, gts, gt_areas, gt_offsets)
+        cnt_r, match_gt, cnt_p, sum_p, ri, voi = _compare(seg, gt_ids, gt_areas, gt_offsets)
         out["cnt_r"][t], out["sum_r"][t], out["cnt_p"][t], out["sum_p"][t] = (
             cnt_r,
             sum_r,
