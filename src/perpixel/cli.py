@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from perpixel.cli_edges import register as register_edges
 from perpixel.errors import PerpixelError
 
 EXAMPLES = {
@@ -84,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("onnx", help="output .onnx path")
     q.add_argument("--opset", type=int, default=17)
     q.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime comparison")
+
+    register_edges(sub)  # perpixel edges {train, predict, import-hed, bench}
     return p
 
 
@@ -212,13 +215,14 @@ def cmd_export(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        {
+        handlers = {
             "demo": cmd_demo,
             "train": cmd_train,
             "evaluate": cmd_evaluate,
             "predict": cmd_predict,
             "export": cmd_export,
-        }[args.command](args)
+        }
+        (getattr(args, "func", None) or handlers[args.command])(args)  # edges: args.func
     except PerpixelError as e:
         print(f"perpixel {args.command}: error: {e}", file=sys.stderr)
         return 2

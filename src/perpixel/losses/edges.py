@@ -182,7 +182,10 @@ class EdgeLoss(nn.Module):
         self, outputs: torch.Tensor | dict, edges: torch.Tensor, annotators=None
     ) -> torch.Tensor:
         """Weighted sum of `terms` (scalar)."""
-        terms = self.terms(outputs, edges, annotators)
+        return self.combine(self.terms(outputs, edges, annotators))
+
+    def combine(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """fused_weight * terms["fused"] + sum_i side_weights[i] * terms[f"side{i}"]."""
         nsides = len(terms) - 1
         sw = self.side_weights
         sw = [float(sw)] * nsides if isinstance(sw, (int, float)) else [float(w) for w in sw]

@@ -31,9 +31,16 @@ TRAINER_KEYS = (
 )  # fmt: skip
 
 
-def make_trainer(conf: dict, out: Path | None, checkpoints: bool = True, **overrides) -> L.Trainer:
+def make_trainer(
+    conf: dict,
+    out: Path | None,
+    checkpoints: bool = True,
+    monitor: str = "val/miou",
+    mode: str = "max",
+    **overrides,
+) -> L.Trainer:
     """A Lightning trainer from `conf["trainer"]`: CSV + TensorBoard logs and best/last
-    checkpoints (by validation mIoU) under `out`."""
+    checkpoints (best by `monitor`, validation mIoU for segmentation) under `out`."""
     t = {**conf["trainer"], **overrides}
     callbacks, loggers = [], []
     if out is not None:
@@ -46,8 +53,8 @@ def make_trainer(conf: dict, out: Path | None, checkpoints: bool = True, **overr
                 ModelCheckpoint(
                     dirpath=out / "checkpoints",
                     filename="best",
-                    monitor="val/miou",
-                    mode="max",
+                    monitor=monitor,
+                    mode=mode,
                     save_last=True,
                     enable_version_counter=False,
                     auto_insert_metric_name=False,
