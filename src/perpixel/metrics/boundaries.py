@@ -134,6 +134,7 @@ class BoundaryResult:
     ois: dict = field(init=False)  # recall, precision, f
     ap: float = field(init=False)
     per_image: list[dict] = field(init=False)  # name, threshold, recall, precision, f
+    regions: object = None  # a metrics.regions.RegionResult when region benchmarks ran
 
     def __post_init__(self) -> None:
         t, c = self.thresholds, self.counts

