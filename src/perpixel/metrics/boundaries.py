@@ -41,7 +41,10 @@ def seg2bdry(seg: np.ndarray) -> np.ndarray:
     b[2:-1:2, 2:-1:2] = np.maximum(
         np.maximum(eh[:-1, :-1], eh[1:, :-1]), np.maximum(ev[:-1, :-1], ev[:-1, 1:])
     )
-    b[0], b[:, 0], b[-1], b[:, -1] = b[1], b[:, 1], b[-2], b[:, -2]
+    b[0] = b[1]  # in the reference's order
+    b[:, 0] = b[:, 1]
+    b[-1] = b[-2]
+    b[:, -1] = b[:, -2]
     return b[2::2, 2::2]
 
 
