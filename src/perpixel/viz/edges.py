@@ -19,9 +19,16 @@ from perpixel.viz.report import _save  # noqa: E402
 HUMAN = (0.7235, 0.9014)
 
 
+def _curve(res) -> tuple[np.ndarray, np.ndarray, dict]:
+    if isinstance(res, Mapping):  # an eval_bdry.json
+        return np.asarray(res["curve"]["recall"]), np.asarray(res["curve"]["precision"]), res["ods"]
+    return np.asarray(res.recall), np.asarray(res.precision), res.ods
+
+
 def plot_pr(results: Mapping[str, object], path: str | Path) -> Path:
-    """Precision-recall curves of one or more `BoundaryResult`s, with iso-F curves, each
-    curve's ODS point, and the human-consistency point. Writes a PNG atomically."""
+    """Precision-recall curves of one or more `BoundaryResult`s (or their `eval_bdry.json`
+    dicts), with iso-F curves, each curve's ODS point, and the human-consistency point.
+    Writes a PNG atomically."""
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
     r = np.linspace(0.01, 1, 200)
     for f in np.arange(0.1, 1.0, 0.1):
@@ -33,10 +40,10 @@ def plot_pr(results: Mapping[str, object], path: str | Path) -> Path:
             ax.text(r[i], p[i] + 0.01, f"{f:.1f}", color="0.6", fontsize=7, ha="right")
     ax.plot(*HUMAN, "o", color="green", ms=8, mfc="green", label="[F=.80] Human")
     for label, res in results.items():
-        rec, prec = np.asarray(res.recall), np.asarray(res.precision)
+        rec, prec, ods = _curve(res)
         keep = rec > 0.01  # the reference plots drop the curve's degenerate end
-        (line,) = ax.plot(rec[keep], prec[keep], lw=2, label=f"[F={res.ods['f']:.3f}] {label}")
-        ax.plot(res.ods["recall"], res.ods["precision"], "o", color=line.get_color(), ms=6)
+        (line,) = ax.plot(rec[keep], prec[keep], lw=2, label=f"[F={ods['f']:.3f}] {label}")
+        ax.plot(ods["recall"], ods["precision"], "o", color=line.get_color(), ms=6)
     ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="Recall", ylabel="Precision", aspect="equal")
     ax.grid(True, color="0.92")
     ax.legend(loc="lower left", fontsize=8)
