@@ -264,6 +264,14 @@ def _pixels(bmap):
 
 
 @numba.njit(cache=True, nogil=True)
+def _find(parent, k):
+    while parent[k] != k:
+        parent[k] = parent[parent[k]]
+        k = parent[k]
+    return k
+
+
+@numba.njit(cache=True, nogil=True)
 def _correspond(pix1, pix2, h, w, max_dist, ids):
     """Matched pairs (K, 2) of flat pixel ids between two pixel sets; `ids` is an (h*w,)
     scratch array of -1, returned to -1."""
@@ -303,44 +311,82 @@ def _correspond(pix1, pix2, h, w, max_dist, ids):
         start[r + 1] = m
     for c in range(n2):
         ids[pix2[c]] = -1
-    # rows = the side with fewer matchable pixels: fewer searches fail, and a failed search
-    # (no free partner reachable) is the costly kind
-    m1 = 0
+    # transposed CSR (map 2 -> map 1), by counting sort
+    for c in range(n2):
+        deg2[c + 1] += deg2[c]
+    start2 = deg2
+    fill = start2[:-1].copy()
+    tcol = np.empty(m, np.int64)
+    tcost = np.empty(m, np.int64)
+    for r in range(n1):
+        for e in range(start[r], start[r + 1]):
+            c = ecol[e]
+            tcol[fill[c]] = r
+            tcost[fill[c]] = ecost[e]
+            fill[c] += 1
+    # Connected components are independent problems. In each, the side with fewer pixels
+    # plays the rows: fewer searches fail, and a failed search (no free partner reachable)
+    # is the costly kind, as it explores its whole alternating tree.
+    parent = np.arange(n1 + n2)
+    for r in range(n1):
+        for e in range(start[r], start[r + 1]):
+            x, y = _find(parent, r), _find(parent, n1 + ecol[e])
+            if x != y:
+                parent[x] = y
+    size = np.zeros(n1 + n2, np.int64)  # side-1 minus side-2 nodes per component root
     for r in range(n1):
         if start[r + 1] > start[r]:
-            m1 += 1
-    m2 = 0
+            size[_find(parent, r)] += 1
     for c in range(n2):
-        if deg2[c + 1] > 0:
-            m2 += 1
-    swap = m2 < m1
-    rows, cols = (pix2, pix1) if swap else (pix1, pix2)
-    nr, nc = (n2, n1) if swap else (n1, n2)
-    if swap:  # transpose the CSR (counting sort by map-2 pixel)
-        for c in range(n2):
-            deg2[c + 1] += deg2[c]
-        fill = deg2[:-1].copy()
-        tcol = np.empty(m, np.int64)
-        tcost = np.empty(m, np.int64)
-        for r in range(n1):
-            for e in range(start[r], start[r + 1]):
-                c = ecol[e]
-                tcol[fill[c]] = r
-                tcost[fill[c]] = ecost[e]
-                fill[c] += 1
-        start, ecol, ecost = deg2, tcol, tcost
-    row_col = _assign(nr, nc, start, ecol[:m], ecost[:m])
+        if start2[c + 1] > start2[c]:
+            size[_find(parent, n1 + c)] -= 1
+    # combined problem: node k < n1 is pixel k of map 1, else pixel k - n1 of map 2
+    row_node = np.empty(n1 + n2, np.int64)
+    col_of = -np.ones(n1 + n2, np.int64)
+    col_node = np.empty(n1 + n2, np.int64)
+    nr = 0
+    nc = 0
+    for k in range(n1 + n2):
+        deg = (start[k + 1] - start[k]) if k < n1 else (start2[k - n1 + 1] - start2[k - n1])
+        if deg == 0:
+            continue
+        rows_here = size[_find(parent, k)] <= 0  # side 1 rows where it is not larger
+        if (k < n1) == rows_here:
+            row_node[nr] = k
+            nr += 1
+        else:
+            col_of[k] = nc
+            col_node[nc] = k
+            nc += 1
+    cstart = np.zeros(nr + 1, np.int64)
+    ccol = np.empty(m, np.int64)
+    ccost = np.empty(m, np.int64)
+    q = 0
+    for i in range(nr):
+        k = row_node[i]
+        if k < n1:
+            for e in range(start[k], start[k + 1]):
+                ccol[q] = col_of[n1 + ecol[e]]
+                ccost[q] = ecost[e]
+                q += 1
+        else:
+            for e in range(start2[k - n1], start2[k - n1 + 1]):
+                ccol[q] = col_of[tcol[e]]
+                ccost[q] = tcost[e]
+                q += 1
+        cstart[i + 1] = q
+    row_col = _assign(nr, nc, cstart, ccol, ccost)
     npair = 0
-    for r in range(nr):
-        if row_col[r] >= 0:
+    for i in range(nr):
+        if row_col[i] >= 0:
             npair += 1
     pairs = np.empty((npair, 2), np.int64)  # matched (pixel of map 1, pixel of map 2)
     q = 0
-    for r in range(nr):
-        c = row_col[r]
-        if c >= 0:
-            a, b = rows[r], cols[c]
-            pairs[q, 0], pairs[q, 1] = (b, a) if swap else (a, b)
+    for i in range(nr):
+        if row_col[i] >= 0:
+            k, j = row_node[i], col_node[row_col[i]]
+            a, b = (k, j - n1) if k < n1 else (j, k - n1)
+            pairs[q, 0], pairs[q, 1] = pix1[a], pix2[b]
             q += 1
     return pairs
 
