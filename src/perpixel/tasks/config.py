@@ -88,9 +88,14 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | dict | None = None) -> dict:
-    """Defaults <- YAML file <- overrides (dotted `key=value` strings or a nested dict)."""
-    conf = copy.deepcopy(DEFAULTS)
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | dict | None = None,
+    defaults: dict | None = None,
+) -> dict:
+    """`defaults` (DEFAULTS: the segmentation recipe) <- YAML file <- overrides (dotted
+    `key=value` strings or a nested dict)."""
+    conf = copy.deepcopy(DEFAULTS if defaults is None else defaults)
     if path is not None:
         path = Path(path)
         if not path.is_file():

@@ -24,7 +24,7 @@ from perpixel.errors import ConfigError, PerpixelError
 from perpixel.io import write_text
 from perpixel.losses.edges import EdgeLoss, edge_fraction
 from perpixel.models import build_model
-from perpixel.tasks.config import DEFAULTS, merge, parse_overrides
+from perpixel.tasks.config import DEFAULTS, load_config
 from perpixel.tasks.data import SPLIT_SEEDS, SegmentationData
 from perpixel.tasks.train import make_trainer
 
@@ -73,21 +73,7 @@ def load_edge_config(
     path: str | Path | None = None, overrides: list[str] | dict | None = None
 ) -> dict:
     """EDGE_DEFAULTS <- YAML file <- overrides (dotted `key=value` strings or a nested dict)."""
-    conf = copy.deepcopy(EDGE_DEFAULTS)
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML ({e})") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: a config is a mapping of sections (data, model, ...)")
-        conf = merge(conf, loaded)
-    if overrides:
-        conf = merge(conf, overrides if isinstance(overrides, dict) else parse_overrides(overrides))
-    return conf
+    return load_config(path, overrides, EDGE_DEFAULTS)
 
 
 # ---------------------------------------------------------------- data
