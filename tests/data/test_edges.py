@@ -8,15 +8,12 @@ import scipy.io
 import torch
 from PIL import Image
 
-from perpixel.data.edges import (
-    BSDS500,
-    IGNORE,
-    EdgeRandomCrop,
-    EdgeRandomHorizontalFlip,
-    EdgeRandomScale,
-    SyntheticEdges,
-    build_edge_transform,
-    collate_edges,
+from perpixel.data.edges import BSDS500, IGNORE, SyntheticEdges, collate_edges
+from perpixel.data.transforms import (
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomScale,
+    build_transform,
 )
 from perpixel.errors import DataError
 
@@ -154,16 +151,16 @@ def coded_sample(h: int = 20, w: int = 30) -> dict:
 
 def test_flip_and_crop_move_edges_with_the_image():
     torch.manual_seed(0)
-    for t in (EdgeRandomHorizontalFlip(1.0), EdgeRandomCrop((7, 9))):
+    for t in (RandomHorizontalFlip(1.0), RandomCrop((7, 9))):
         out = t(coded_sample())
         assert torch.equal(out["image"][:1], out["edges"])
-    out = EdgeRandomHorizontalFlip(1.0)(coded_sample())
+    out = RandomHorizontalFlip(1.0)(coded_sample())
     assert torch.equal(out["edges"], coded_sample()["edges"].flip(-1))
 
 
 def test_crop_pads_with_ignore():
     torch.manual_seed(0)
-    out = EdgeRandomCrop((25, 32))(coded_sample())
+    out = RandomCrop((25, 32))(coded_sample())
     assert out["image"].shape == (3, 25, 32) and out["edges"].shape == (1, 25, 32)
     assert (out["edges"][:, 20:] == IGNORE).all() and (out["edges"][:, :, 30:] == IGNORE).all()
     assert (out["edges"][:, :20, :30] >= 0).all()
@@ -171,7 +168,7 @@ def test_crop_pads_with_ignore():
 
 def test_scale_resizes_edges_as_fractions():
     torch.manual_seed(0)
-    out = EdgeRandomScale(2.0, 2.0)(coded_sample())
+    out = RandomScale(2.0, 2.0)(coded_sample())
     assert out["image"].shape == (3, 40, 60) and out["edges"].shape == (1, 40, 60)
     assert torch.allclose(out["image"][:1], out["edges"], atol=1e-6)
     e = out["edges"]
@@ -180,17 +177,17 @@ def test_scale_resizes_edges_as_fractions():
     assert e.sum().item() == pytest.approx(4 * coded_sample()["edges"].sum().item(), rel=0.05)
 
 
-def test_build_edge_transform():
-    assert build_edge_transform(None) is None and build_edge_transform({}) is None
-    t = build_edge_transform({"scale": [0.5, 1.0], "crop": [16, 16], "hflip": True})
+def test_build_transform():
+    assert build_transform(None) is None and build_transform({}) is None
+    t = build_transform({"scale": [0.5, 1.0], "crop": [16, 16], "hflip": True})
     torch.manual_seed(1)
     out = t(coded_sample())
     assert out["image"].shape == (3, 16, 16) and out["edges"].shape == (1, 16, 16)
-    t = build_edge_transform({"color_jitter": 0.3})
+    t = build_transform({"color_jitter": 0.3})
     out = t(coded_sample())
     assert torch.equal(out["edges"], coded_sample()["edges"])
     with pytest.raises(ValueError, match="rotate"):
-        build_edge_transform({"rotate": 10})
+        build_transform({"rotate": 10})
 
 
 def test_collate_pads_mixed_sizes():

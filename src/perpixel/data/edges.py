@@ -6,12 +6,13 @@ A sample is a dict:
              (`perpixel.losses.edges.IGNORE` = -1 on padding added by a crop)
     "annotators": int N
     "name": image id
-Training augmentation (`build_edge_transform`) moves the edge map with the image.
+Training augmentation is `perpixel.data.transforms.build_transform`: it moves the edge map
+with the image.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +23,10 @@ from torch.utils.data import Dataset
 from perpixel.data.bsds import read_groundtruth
 from perpixel.data.folder import IMAGE_SUFFIXES, read_image
 from perpixel.data.synthetic import _check_conf, generate
-from perpixel.data.transforms import ColorJitter, Compose
+from perpixel.data.transforms import EDGE_IGNORE
 from perpixel.errors import DataError
 
-IGNORE = -1.0  # = perpixel.losses.edges.IGNORE (data does not import losses)
+IGNORE = EDGE_IGNORE  # = perpixel.losses.edges.IGNORE (data does not import losses)
 
 
 class EdgeDataset(Dataset):
@@ -92,7 +93,7 @@ class BSDS500(EdgeDataset):
         root: a folder holding `images/<split>` and `groundTruth/<split>`, or the original
             download (`BSR`, `BSR/BSDS500` or `BSR/BSDS500/data`).
         split: "train", "val", "test", or several joined by "+" ("train+val").
-        transform: applied to each sample dict (see `build_edge_transform`).
+        transform: applied to each sample dict (see `perpixel.data.transforms.build_transform`).
         cache: load every image and ground truth up front (~0.6 MB per image).
         limit: keep only the first `limit` images (sorted by id), e.g. a quick validation.
     """
@@ -170,91 +171,6 @@ class SyntheticEdges(EdgeDataset):
             raise IndexError(f"synthetic: index {i} out of range for {self.num_samples} samples")
         s = generate(self.seed, i, **self.conf)
         return s.image, s.boundaries.astype(np.uint8), 1, f"synthetic_{self.seed}_{i:06d}"
-
-
-# ---------------------------------------------------------------- augmentation
-
-
-def _uniform(lo: float, hi: float) -> float:
-    return lo + (hi - lo) * torch.rand(()).item()
-
-
-class EdgeRandomScale:
-    """Resize image and edge map by a factor in [min_scale, max_scale].
-
-    Both are resized bilinearly (antialiased when shrinking): the edge map stays a fraction
-    in [0, 1], a 1-pixel edge becomes a fainter, wider one when shrunk; its total mass
-    scales with the length of the edge. Use before any crop (padding is not resampled).
-    """
-
-    def __init__(self, min_scale: float = 0.5, max_scale: float = 1.5):
-        self.min_scale, self.max_scale = min_scale, max_scale
-
-    def __call__(self, sample: dict) -> dict:
-        s = _uniform(self.min_scale, self.max_scale)
-        h, w = sample["image"].shape[-2:]
-        size = (max(1, round(h * s)), max(1, round(w * s)))
-        out = dict(sample)
-        for key in ("image", "edges"):
-            out[key] = F.interpolate(
-                sample[key][None], size=size, mode="bilinear", align_corners=False, antialias=s < 1
-            )[0].clamp_(0, 1)
-        return out
-
-
-class EdgeRandomCrop:
-    """Crop (height, width) at a random place; smaller inputs are padded first (image with 0,
-    edges with IGNORE, so that padding is not scored)."""
-
-    def __init__(self, size: Sequence[int]):
-        self.size = (int(size[0]), int(size[1]))
-
-    def __call__(self, sample: dict) -> dict:
-        ch, cw = self.size
-        image, edges = sample["image"], sample["edges"]
-        h, w = image.shape[-2:]
-        ph, pw = max(0, ch - h), max(0, cw - w)
-        if ph or pw:
-            image = F.pad(image, (0, pw, 0, ph), value=0.0)
-            edges = F.pad(edges, (0, pw, 0, ph), value=IGNORE)
-            h, w = image.shape[-2:]
-        y = int(torch.randint(0, h - ch + 1, ()).item())
-        x = int(torch.randint(0, w - cw + 1, ()).item())
-        return {
-            **sample,
-            "image": image[:, y : y + ch, x : x + cw],
-            "edges": edges[:, y : y + ch, x : x + cw],
-        }
-
-
-class EdgeRandomHorizontalFlip:
-    def __init__(self, p: float = 0.5):
-        self.p = p
-
-    def __call__(self, sample: dict) -> dict:
-        if torch.rand(()).item() >= self.p:
-            return sample
-        return {**sample, "image": sample["image"].flip(-1), "edges": sample["edges"].flip(-1)}
-
-
-def build_edge_transform(conf: dict | None) -> Compose | None:
-    """Training augmentation, e.g. `{"scale": [0.75, 1.25], "crop": [192, 192], "hflip": true,
-    "color_jitter": 0.2}` (applied in that order); None or {} -> none."""
-    if not conf:
-        return None
-    unknown = set(conf) - {"scale", "crop", "hflip", "color_jitter"}
-    if unknown:
-        raise ValueError(f"unknown augmentation options {sorted(unknown)}")
-    ts: list[Callable[[dict], dict]] = []
-    if conf.get("scale"):
-        ts.append(EdgeRandomScale(*conf["scale"]))
-    if conf.get("crop"):
-        ts.append(EdgeRandomCrop(conf["crop"]))
-    if conf.get("hflip"):
-        ts.append(EdgeRandomHorizontalFlip(0.5 if conf["hflip"] is True else float(conf["hflip"])))
-    if conf.get("color_jitter"):
-        ts.append(ColorJitter(conf["color_jitter"]))
-    return Compose(ts) if ts else None
 
 
 def collate_edges(batch: list[dict]) -> dict:

@@ -1,7 +1,9 @@
-"""Joint image/label transforms on a sample dict {"image": (3, H, W) float, "mask": (H, W) int64}.
+"""Joint image/label transforms on a sample dict {"image": (3, H, W) float, "mask": (H, W) int64}
+or, for edge detection, {"image", "edges": (1, H, W) float fraction of annotators}.
 
-Geometry is applied identically to image and mask (bilinear for the image, nearest for the
-mask); colour jitter (kornia) touches the image only. Randomness comes from torch's
+Geometry is applied identically to image and labels (bilinear for the image and the edge
+fractions, nearest for the mask; padding is ignored in the loss); colour jitter (kornia)
+touches the image only. Randomness comes from torch's
 generator, so `lightning.seed_everything(seed, workers=True)` makes a run reproducible.
 """
 
@@ -12,6 +14,8 @@ from collections.abc import Callable, Sequence
 import kornia.augmentation as KA
 import torch
 import torch.nn.functional as F
+
+EDGE_IGNORE = -1.0  # edge-map value on crop padding: the edge loss ignores it
 
 
 def _uniform(lo: float, hi: float) -> float:
@@ -42,6 +46,14 @@ class RandomScale:
         out["image"] = F.interpolate(
             sample["image"][None], size=size, mode="bilinear", align_corners=False, antialias=s < 1
         )[0].clamp_(0, 1)
+        if "edges" in sample:  # a fraction in [0, 1]: a shrunk edge gets fainter and wider
+            out["edges"] = F.interpolate(
+                sample["edges"][None],
+                size=size,
+                mode="bilinear",
+                align_corners=False,
+                antialias=s < 1,
+            )[0].clamp_(0, 1)
         if "mask" in sample:
             # nearest-exact samples at pixel centres, as the bilinear image resize does
             out["mask"] = F.interpolate(
@@ -68,12 +80,16 @@ class RandomCrop:
             image = F.pad(image, (0, pw, 0, ph), value=0.0)
             if "mask" in sample:
                 out["mask"] = F.pad(sample["mask"], (0, pw, 0, ph), value=self.ignore_index)
+            if "edges" in sample:
+                out["edges"] = F.pad(sample["edges"], (0, pw, 0, ph), value=EDGE_IGNORE)
             h, w = image.shape[-2:]
         y = int(torch.randint(0, h - ch + 1, ()).item())
         x = int(torch.randint(0, w - cw + 1, ()).item())
         out["image"] = image[:, y : y + ch, x : x + cw]
         if "mask" in out:
             out["mask"] = out["mask"][y : y + ch, x : x + cw]
+        if "edges" in out:
+            out["edges"] = out["edges"][:, y : y + ch, x : x + cw]
         return out
 
 
@@ -88,6 +104,8 @@ class RandomHorizontalFlip:
         out["image"] = sample["image"].flip(-1)
         if "mask" in sample:
             out["mask"] = sample["mask"].flip(-1)
+        if "edges" in sample:
+            out["edges"] = sample["edges"].flip(-1)
         return out
 
 

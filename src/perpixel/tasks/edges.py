@@ -19,7 +19,8 @@ import torch.nn.functional as F
 import yaml
 from torch.utils.data import Dataset
 
-from perpixel.data.edges import BSDS500, SyntheticEdges, build_edge_transform, collate_edges
+from perpixel.data.edges import BSDS500, SyntheticEdges, collate_edges
+from perpixel.data.transforms import build_transform
 from perpixel.errors import ConfigError, PerpixelError
 from perpixel.io import write_text
 from perpixel.losses.edges import EdgeLoss, edge_fraction
@@ -42,7 +43,7 @@ EDGE_DEFAULTS: dict[str, Any] = {
         "val_limit": None,  # validate on the first N images only (full size, so slow)
         "cache": True,  # bsds500: load all images and annotations once, up front
         "synthetic": {"num_train": 500, "num_val": 50, "num_test": 50, "height": 64, "width": 64},
-        "augment": {},  # see perpixel.data.edges.build_edge_transform
+        "augment": {},  # see perpixel.data.transforms.build_transform
         "batch_size": 8,
         "val_batch_size": 1,  # mixed sizes are padded (not scored) when > 1
         "num_workers": 2,
@@ -84,7 +85,7 @@ def build_edge_dataset(data: dict, role: str, train: bool = False, seed: int = 0
     split = data.get(f"{role}_split") or role
     if role == "train" and not data.get("train_split") and data["kind"] == "bsds500":
         split = "train+val"
-    transform = build_edge_transform(data["augment"]) if train else None
+    transform = build_transform(data["augment"]) if train else None
     limit = data["val_limit"] if role == "val" else None
     if data["kind"] == "synthetic":
         if split not in SPLIT_SEEDS:
