@@ -9,25 +9,23 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-import yaml
 from torch.utils.data import Dataset
 
 from perpixel.data.edges import BSDS500, SyntheticEdges, collate_edges
 from perpixel.data.transforms import build_transform
 from perpixel.errors import ConfigError, PerpixelError
-from perpixel.io import write_text
 from perpixel.losses.edges import EdgeLoss, edge_fraction
 from perpixel.models import build_model
 from perpixel.tasks.config import DEFAULTS, load_config
 from perpixel.tasks.data import SPLIT_SEEDS, SegmentationData
-from perpixel.tasks.train import make_trainer
+from perpixel.tasks.optim import configure_optim
+from perpixel.tasks.train import fit, init_weights, start_run
 
 EDGE_DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -249,35 +247,7 @@ class EdgeTask(L.LightningModule):
         self._eval_end("test")
 
     def configure_optimizers(self):
-        o = self.config["optim"]
-        params, name = self.parameters(), o.get("name", "adamw")
-        if name == "adamw":
-            opt = torch.optim.AdamW(params, lr=o["lr"], weight_decay=o["weight_decay"])
-        elif name == "adam":
-            opt = torch.optim.Adam(params, lr=o["lr"], weight_decay=o["weight_decay"])
-        elif name == "sgd":
-            opt = torch.optim.SGD(
-                params, lr=o["lr"], momentum=o["momentum"], weight_decay=o["weight_decay"]
-            )
-        else:
-            raise ConfigError(f"unknown optim.name {name!r}: adamw, adam or sgd")
-        if o["schedule"] in (None, "none", "constant"):
-            return opt
-        if o["schedule"] not in ("cosine", "poly"):
-            raise ConfigError(f"unknown optim.schedule {o['schedule']!r}: cosine, poly, constant")
-        total = max(1, self.trainer.estimated_stepping_batches)
-        warm = int(o.get("warmup_epochs", 0) * total / max(1, self.trainer.max_epochs))
-
-        def factor(step: int) -> float:
-            if step < warm:
-                return (step + 1) / warm
-            p = min(1.0, (step - warm) / max(1, total - warm))
-            return (
-                0.5 * (1 + math.cos(math.pi * p)) if o["schedule"] == "cosine" else (1 - p) ** 0.9
-            )
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return configure_optim(self, self.config["optim"])
 
 
 # ---------------------------------------------------------------- training
@@ -288,13 +258,7 @@ def _init_model(task: EdgeTask, conf: dict) -> None:
     if conf["init_from"]:
         from perpixel.tasks.edges_predict import load_edge_task
 
-        source = load_edge_task(conf["init_from"])
-        try:
-            task.model.load_state_dict(source.model.state_dict())
-        except RuntimeError as e:
-            raise PerpixelError(
-                f"{conf['init_from']}: its model does not fit this recipe's model ({e})"
-            ) from None
+        init_weights(task, conf["init_from"], load_edge_task)
     if conf["init_vgg16"]:
         from perpixel.models.hed_import import vgg16_backbone_from_torchvision
 
@@ -311,15 +275,7 @@ def train_edges(conf: dict, resume: bool = False) -> dict:
     """Train an edge recipe (see EDGE_DEFAULTS); returns {"best", "last", "best_val_f_approx",
     "beta", "seconds", "is_global_zero"}. With `resume`, continues from out/checkpoints/last.ckpt.
     """
-    out = Path(conf["out"])
-    last = out / "checkpoints" / "last.ckpt"
-    if resume and not last.is_file():
-        raise PerpixelError(f"{last}: nothing to resume from")
-    if not resume and last.is_file():
-        raise PerpixelError(
-            f"{out} already holds a run; pass --resume to continue it or choose another out"
-        )
-    L.seed_everything(conf["seed"], workers=True, verbose=False)
+    start_run(conf, resume)
     data = EdgeData(conf["data"], conf["seed"])
     train_set, val_set = data.dataset("train"), data.dataset("val")
     for ds in (train_set, val_set):
@@ -331,19 +287,7 @@ def train_edges(conf: dict, resume: bool = False) -> dict:
     task = EdgeTask(conf, beta)
     if not resume:
         _init_model(task, conf)
-    trainer = make_trainer(conf, out, monitor="val/f_approx", mode="max")
-    if trainer.is_global_zero:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text(out / "config.yaml", yaml.safe_dump(conf, sort_keys=False))
-    t0 = time.time()
-    trainer.fit(task, datamodule=data, ckpt_path=str(last) if resume else None)
-    ckpt = trainer.checkpoint_callback
-    score = ckpt.best_model_score if ckpt else None
-    return {
-        "best": (ckpt.best_model_path if ckpt else None) or (str(last) if last.exists() else None),
-        "last": str(last) if last.exists() else None,
-        "best_val_f_approx": float(score) if score is not None else None,
-        "beta": task.beta,
-        "seconds": time.time() - t0,
-        "is_global_zero": trainer.is_global_zero,
-    }
+    result = fit(task, data, conf, resume, monitor="val/f_approx", mode="max")
+    result["best_val_f_approx"] = result.pop("best_score")
+    result["beta"] = task.beta
+    return result

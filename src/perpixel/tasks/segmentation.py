@@ -11,6 +11,7 @@ from perpixel.data.taxonomy import Taxonomy
 from perpixel.losses import SegmentationLoss
 from perpixel.metrics import SegmentationMetrics
 from perpixel.models import build_model
+from perpixel.tasks.optim import configure_optim
 
 LOGGED = ("miou", "pixel_accuracy", "mean_class_accuracy", "fw_iou", "mean_dice")
 
@@ -91,22 +92,4 @@ class SegmentationTask(L.LightningModule):
         self._eval_end("test")
 
     def configure_optimizers(self):
-        o = self.config["optim"]
-        opt = torch.optim.AdamW(self.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
-        if o["schedule"] in (None, "none", "constant"):
-            return opt
-        total = max(1, self.trainer.estimated_stepping_batches)
-        warm = int(o.get("warmup_epochs", 0) * total / max(1, self.trainer.max_epochs))
-
-        def factor(step: int) -> float:
-            if step < warm:
-                return (step + 1) / warm
-            p = min(1.0, (step - warm) / max(1, total - warm))
-            if o["schedule"] == "cosine":
-                return 0.5 * (1 + math.cos(math.pi * p))
-            if o["schedule"] == "poly":
-                return (1 - p) ** 0.9
-            raise ValueError(f"unknown optim.schedule {o['schedule']!r}: cosine, poly or constant")
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return configure_optim(self, self.config["optim"])

@@ -82,11 +82,13 @@ def compute_class_weights(spec: str | list | None, dataset) -> list[float] | Non
     return [float(w) for w in class_weights(counts, image_pixels, spec)]
 
 
-def init_weights(task: SegmentationTask, checkpoint: str | Path) -> None:
-    """Start `task`'s model from the model weights of another checkpoint of the same shape."""
-    from perpixel.tasks.predictor import load_task
+def init_weights(task: L.LightningModule, checkpoint: str | Path, load=None) -> None:
+    """Start `task`'s model from the model weights of another checkpoint of the same shape,
+    read by `load` (default: a segmentation checkpoint)."""
+    if load is None:
+        from perpixel.tasks.predictor import load_task as load
 
-    source = load_task(checkpoint)
+    source = load(checkpoint)
     try:
         task.model.load_state_dict(source.model.state_dict())
     except RuntimeError as e:
@@ -95,12 +97,8 @@ def init_weights(task: SegmentationTask, checkpoint: str | Path) -> None:
         ) from None
 
 
-def train(conf: dict, resume: bool = False) -> dict:
-    """Train `conf` (see `perpixel.tasks.config`); returns {"best", "last", "best_val_miou",
-    "seconds", "is_global_zero"}. "best" is the last checkpoint when no validation ran.
-
-    With `resume`, training continues from `out/checkpoints/last.ckpt`.
-    """
+def start_run(conf: dict, resume: bool) -> None:
+    """Check `conf["out"]` against `resume` (a run to continue, or none to overwrite); seed."""
     out = Path(conf["out"])
     last = out / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
@@ -110,6 +108,41 @@ def train(conf: dict, resume: bool = False) -> dict:
             f"{out} already holds a run; pass --resume to continue it or choose another out"
         )
     L.seed_everything(conf["seed"], workers=True, verbose=False)
+
+
+def fit(
+    task: L.LightningModule, data, conf: dict, resume: bool, monitor: str = "val/miou", mode="max"
+) -> dict:
+    """Fit `task` on `data` into `conf["out"]` (config.yaml, checkpoints, logs); returns
+    {"best", "last", "best_score", "seconds", "is_global_zero"}. "best" is the last
+    checkpoint when no validation ran."""
+    out = Path(conf["out"])
+    last = out / "checkpoints" / "last.ckpt"
+    trainer = make_trainer(conf, out, monitor=monitor, mode=mode)
+    if trainer.is_global_zero:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "config.yaml", yaml.safe_dump(conf, sort_keys=False))
+    t0 = time.time()
+    trainer.fit(task, datamodule=data, ckpt_path=str(last) if resume else None)
+    ckpt = trainer.checkpoint_callback
+    score = ckpt.best_model_score if ckpt else None
+    return {
+        # no validation ran (e.g. fewer epochs than check_val_every_n_epoch): last is best
+        "best": (ckpt.best_model_path if ckpt else None) or (str(last) if last.exists() else None),
+        "last": str(last) if last.exists() else None,
+        "best_score": float(score) if score is not None else None,
+        "seconds": time.time() - t0,
+        "is_global_zero": trainer.is_global_zero,
+    }
+
+
+def train(conf: dict, resume: bool = False) -> dict:
+    """Train `conf` (see `perpixel.tasks.config`); returns {"best", "last", "best_val_miou",
+    "seconds", "is_global_zero"}. "best" is the last checkpoint when no validation ran.
+
+    With `resume`, training continues from `out/checkpoints/last.ckpt`.
+    """
+    start_run(conf, resume)
     data = SegmentationData(conf["data"], conf["seed"])
     train_set = data.dataset("train")
     for split in ("train", "val"):
@@ -119,23 +152,8 @@ def train(conf: dict, resume: bool = False) -> dict:
     task = SegmentationTask(conf, train_set.taxonomy.to_dict(), weights)
     if conf["init_from"] and not resume:
         init_weights(task, conf["init_from"])
-    trainer = make_trainer(conf, out)
-    if trainer.is_global_zero:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text(out / "config.yaml", yaml.safe_dump(conf, sort_keys=False))
-    t0 = time.time()
-    trainer.fit(task, datamodule=data, ckpt_path=str(last) if resume else None)
-    ckpt = trainer.checkpoint_callback
-    result = {
-        # no validation ran (e.g. fewer epochs than check_val_every_n_epoch): last is best
-        "best": (ckpt.best_model_path if ckpt else None) or (str(last) if last.exists() else None),
-        "last": str(last) if last.exists() else None,
-        "best_val_miou": float(ckpt.best_model_score)
-        if ckpt and ckpt.best_model_score is not None
-        else None,
-        "seconds": time.time() - t0,
-        "is_global_zero": trainer.is_global_zero,
-    }
+    result = fit(task, data, conf, resume)
+    result["best_val_miou"] = result.pop("best_score")
     return result
 
 
