@@ -15,7 +15,28 @@ from perpixel.models import MODELS, build_model
 SIZES = [(17, 29), (37, 53), (64, 64)]
 
 
-class ModelTester:
+def assert_every_parameter_learns(model: torch.nn.Module) -> None:
+    """After a backward pass: every parameter has a finite, non-zero gradient."""
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, f"{pname} gets no gradient"
+        assert torch.isfinite(p.grad).all(), pname
+        assert p.grad.abs().sum() > 0, f"{pname} gets a zero gradient"
+
+
+class OptionTests:
+    """Tests every registered model passes, whatever it predicts."""
+
+    name: str
+    model_class: type
+
+    def test_unknown_option_raises(self):
+        with pytest.raises(ValueError, match="not_an_option"):
+            self.model_class(not_an_option=1)
+        with pytest.raises(ConfigError, match="not_an_option"):
+            build_model({"name": self.name, "not_an_option": 1})
+
+
+class ModelTester(OptionTests):
     name: str
     model_class: type
     conf: dict = {}
@@ -56,10 +77,7 @@ class ModelTester:
         out = model(self.images(2, 17, 29))
         g = torch.Generator().manual_seed(1)
         (out * torch.randn(out.shape, generator=g)).sum().backward()
-        for pname, p in model.named_parameters():
-            assert p.grad is not None, f"{pname} gets no gradient"
-            assert torch.isfinite(p.grad).all(), pname
-            assert p.grad.abs().sum() > 0, f"{pname} gets a zero gradient"
+        assert_every_parameter_learns(model)
 
     def test_eval_mode_is_deterministic(self):
         model = self.build().eval()
@@ -97,12 +115,6 @@ class ModelTester:
         overridden = self.model_class(num_classes=7)
         assert overridden.conf["num_classes"] == 7
         assert self.model_class.default_conf == before  # building never mutates the defaults
-
-    def test_unknown_option_raises(self):
-        with pytest.raises(ValueError, match="not_an_option"):
-            self.model_class(not_an_option=1)
-        with pytest.raises(ConfigError, match="not_an_option"):
-            build_model({"name": self.name, "not_an_option": 1})
 
     def test_build_model_by_name(self):
         assert MODELS[self.name] is self.model_class

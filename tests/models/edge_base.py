@@ -9,14 +9,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from perpixel.errors import ConfigError
 from perpixel.models import MODELS, build_model
 from perpixel.models.hed import FusedLogits
 
-SIZES = [(17, 29), (37, 53), (64, 64)]
+from .base import SIZES, OptionTests, assert_every_parameter_learns
 
 
-class EdgeModelTester:
+class EdgeModelTester(OptionTests):
     name: str
     model_class: type
     conf: dict = {}
@@ -56,10 +55,7 @@ class EdgeModelTester:
             (y * torch.randn(y.shape, generator=g)).sum() for y in [out["fused"], *out["sides"]]
         )
         loss.backward()
-        for pname, p in model.named_parameters():
-            assert p.grad is not None, f"{pname} gets no gradient"
-            assert torch.isfinite(p.grad).all(), pname
-            assert p.grad.abs().sum() > 0, f"{pname} gets a zero gradient"
+        assert_every_parameter_learns(model)
 
     def test_eval_is_deterministic_and_batch_independent(self):
         model = self.build().eval()
@@ -84,12 +80,6 @@ class EdgeModelTester:
         assert "in_channels" in dc
         assert self.model_class().conf == dc
         assert self.model_class.default_conf == before
-
-    def test_unknown_option_raises(self):
-        with pytest.raises(ValueError, match="not_an_option"):
-            self.model_class(not_an_option=1)
-        with pytest.raises(ConfigError, match="not_an_option"):
-            build_model({"name": self.name, "not_an_option": 1})
 
     def test_build_model_by_name(self):
         assert MODELS[self.name] is self.model_class

