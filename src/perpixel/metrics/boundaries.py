@@ -94,7 +94,8 @@ def fmeasure(r: np.ndarray, p: np.ndarray) -> np.ndarray:
     return 2 * p * r / (p + r + ((p + r) == 0))
 
 
-def _ratio(cnt: np.ndarray, tot: np.ndarray) -> np.ndarray:
+def ratio(cnt: np.ndarray, tot: np.ndarray) -> np.ndarray:
+    """cnt / tot, 0 where tot is 0: the reference's `cnt ./ (tot + (tot==0))`."""
     return cnt / (tot + (tot == 0))
 
 
@@ -143,19 +144,19 @@ class BoundaryResult:
         t, c = self.thresholds, self.counts
         self.per_image, best = [], []
         for name, ci in zip(self.names, c, strict=True):
-            r, p = _ratio(ci[:, 0], ci[:, 1]), _ratio(ci[:, 2], ci[:, 3])
+            r, p = ratio(ci[:, 0], ci[:, 1]), ratio(ci[:, 2], ci[:, 3])
             bt, br, bp, bf = max_f(t, r, p)
             self.per_image.append(
                 {"name": name, "threshold": bt, "recall": br, "precision": bp, "f": bf}
             )
             best.append(ci[int(np.argmax(fmeasure(r, p)))])  # first best, as `find(F==max(F))`
         tot = c.sum(0)
-        self.recall, self.precision = _ratio(tot[:, 0], tot[:, 1]), _ratio(tot[:, 2], tot[:, 3])
+        self.recall, self.precision = ratio(tot[:, 0], tot[:, 1]), ratio(tot[:, 2], tot[:, 3])
         self.f = fmeasure(self.recall, self.precision)
         bt, br, bp, bf = max_f(t, self.recall, self.precision)
         self.ods = {"threshold": bt, "recall": br, "precision": bp, "f": bf}
         b = np.sum(best, 0) if best else np.zeros(4)
-        r, p = float(_ratio(b[0], b[1])), float(_ratio(b[2], b[3]))
+        r, p = float(ratio(b[0], b[1])), float(ratio(b[2], b[3]))
         self.ois = {"recall": r, "precision": p, "f": float(fmeasure(r, p))}
         self.ap = average_precision(self.recall, self.precision)
 
@@ -181,8 +182,9 @@ class BoundaryResult:
         )
 
 
-def _g(x: float) -> str:
-    return f"{float(x):10g}"  # MATLAB's %10g
+def format_rows(fmt: str, rows) -> str:
+    """Lines of a reference text file: MATLAB's `fprintf(fid, fmt, rows')` (`%10g` etc.)."""
+    return "".join(fmt % tuple(row) + "\n" for row in rows)
 
 
 def reference_files(result: BoundaryResult) -> dict[str, str]:
@@ -190,25 +192,11 @@ def reference_files(result: BoundaryResult) -> dict[str, str]:
     o, s = result.ods, result.ois
     bdry = [o["threshold"], o["recall"], o["precision"], o["f"], s["recall"], s["precision"]]
     bdry += [s["f"], result.ap]
-    img = "".join(
-        f"{i + 1:10d} "
-        + " ".join(_g(d[k]) for k in ("threshold", "recall", "precision", "f"))
-        + "\n"
-        for i, d in enumerate(result.per_image)
-    )
-    thr = "".join(
-        " ".join(_g(x) for x in row) + "\n"
-        for row in zip(result.thresholds, result.recall, result.precision, result.f, strict=True)
-    )
+    keys = ("threshold", "recall", "precision", "f")
+    img = [(i + 1, *(d[k] for k in keys)) for i, d in enumerate(result.per_image)]
+    thr = zip(result.thresholds, result.recall, result.precision, result.f, strict=True)
     return {
-        "eval_bdry.txt": " ".join(_g(x) for x in bdry) + "\n",
-        "eval_bdry_img.txt": img,
-        "eval_bdry_thr.txt": thr,
+        "eval_bdry.txt": format_rows(" ".join(["%10g"] * 8), [bdry]),
+        "eval_bdry_img.txt": format_rows("%10d %10g %10g %10g %10g", img),
+        "eval_bdry_thr.txt": format_rows("%10g %10g %10g %10g", thr),
     }
-
-
-def image_file(thresholds: np.ndarray, counts: np.ndarray) -> str:
-    """A per-image `<id>_ev1.txt`: columns threshold cntR sumR cntP sumP."""
-    return "".join(
-        " ".join(_g(x) for x in (t, *c)) + "\n" for t, c in zip(thresholds, counts, strict=True)
-    )

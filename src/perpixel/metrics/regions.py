@@ -31,6 +31,7 @@ import numpy as np
 
 from ..data.bsds import GroundTruth
 from ..io import write_json, write_text
+from .boundaries import format_rows, ratio
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -227,10 +228,6 @@ def _g(x: np.ndarray | float) -> np.ndarray:
     return np.array([float(format(v, "g")) for v in np.ravel(x)]).reshape(np.shape(x))
 
 
-def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a / (b + (b == 0))
-
-
 def collect(
     names: list[str], images: list[ImageRegionEval], reference_rounding: bool = True
 ) -> RegionResult:
@@ -250,7 +247,7 @@ def collect(
     for i, im in enumerate(images):
         thresholds = rnd(im.thresholds)
         cnt_r, sum_r, cnt_p, sum_p = (rnd(v) for v in (im.cnt_r, im.sum_r, im.cnt_p, im.sum_p))
-        r, p = _ratio(cnt_r, sum_r), _ratio(cnt_p, sum_p)
+        r, p = ratio(cnt_r, sum_r), ratio(cnt_p, sum_p)
         k = int(np.argmax(r))  # first maximum, as MATLAB's max
         rows.append([i + 1, thresholds[k], r[k], p[k]])
         tot["cnt_r"] += cnt_r
@@ -265,7 +262,7 @@ def collect(
         best["ri"] += ri.max()
         best["voi"] += voi.min()
 
-    cover_thr = _ratio(tot["cnt_r"], tot["sum_r"])
+    cover_thr = ratio(tot["cnt_r"], tot["sum_r"])
     k = int(np.argmax(cover_thr))
     r_best = best["cnt_r"] / (best["sum_r"] + (best["sum_r"] == 0))
     r_best_total = best["cnt_r_total"] / tot["sum_r"][0]
@@ -327,20 +324,16 @@ def region_bench(
     return collect(names, images, reference_rounding)
 
 
-def _lines(fmt: str, rows) -> str:
-    return "".join(fmt % tuple(row) + "\n" for row in rows)
-
-
 def format_region_results(result: RegionResult) -> dict[str, str]:
     """File name -> text of the reference's five output files (`collect_eval_reg.m`)."""
     th = result.thresholds
     img = [(int(r[0]), r[1], r[2], r[3]) for r in result.cover_img]
     return {
-        "eval_cover.txt": _lines("%10g %10g %10g %10g", [result.cover]),
-        "eval_cover_img.txt": _lines("%10d %10g %10g %10g", img),
-        "eval_cover_th.txt": _lines("%10g %10g", zip(th, result.cover_thr, strict=True)),
-        "eval_RI_VOI.txt": _lines("%10g %10g %10g %10g %10g %10g", [result.ri_voi]),
-        "eval_RI_VOI_thr.txt": _lines(
+        "eval_cover.txt": format_rows("%10g %10g %10g %10g", [result.cover]),
+        "eval_cover_img.txt": format_rows("%10d %10g %10g %10g", img),
+        "eval_cover_th.txt": format_rows("%10g %10g", zip(th, result.cover_thr, strict=True)),
+        "eval_RI_VOI.txt": format_rows("%10g %10g %10g %10g %10g %10g", [result.ri_voi]),
+        "eval_RI_VOI_thr.txt": format_rows(
             "%10g %10g %10g", zip(th, result.ri_thr, result.voi_thr, strict=True)
         ),
     }

@@ -102,11 +102,16 @@ def pair_files(pred_dir: str | Path, gt_dir: str | Path) -> list[tuple[str, Path
     return [(g.stem, preds[g.stem], g) for g in gts]
 
 
-def _score_one(item, thresholds, max_dist, thin, nms):
+def _score_one(item, thresholds, max_dist, thin, nms, keep):
+    """Counts, thresholds and kind of one image; with `keep`, also what the region
+    benchmarks need of a segmentation (the ucm2 or segs read, and the ground truth)."""
     name, pred_path, gt_path = item
     gt: GroundTruth = read_groundtruth(gt_path)
-    pred, kind, _ = read_prediction(pred_path, gt.boundaries.shape[1:], thresholds, nms)
-    return image_counts(pred, gt.boundaries, max_dist, thin), pred.thresholds, kind
+    pred, kind, raw = read_prediction(pred_path, gt.boundaries.shape[1:], thresholds, nms)
+    counts = image_counts(pred, gt.boundaries, max_dist, thin)
+    if keep and kind in ("ucm2", "segs"):
+        return counts, pred.thresholds, kind, (list(raw) if kind == "segs" else raw, gt)
+    return counts, pred.thresholds, kind, None
 
 
 def boundary_bench(
@@ -130,7 +135,9 @@ def boundary_bench(
     workers = workers or os.cpu_count() or 1
     results = [None] * len(items)
     with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(_score_one, it, thresholds, max_dist, thin, nms) for it in items]
+        futures = [
+            pool.submit(_score_one, it, thresholds, max_dist, thin, nms, regions) for it in items
+        ]
         it = enumerate(futures)
         if progress:
             from rich.progress import track
@@ -142,22 +149,16 @@ def boundary_bench(
     if len(ts) > 1:
         raise DataError(pred_dir, "predictions have different numbers of segmentations (segs)")
     res = BoundaryResult([n for n, _, _ in items], results[0][1], np.stack([r[0] for r in results]))
-    if regions and all(r[2] in ("ucm2", "segs") for r in results):
-        res.regions = _region_bench(items, thresholds, workers)
+    if regions and all(r[3] is not None for r in results):
+        from ..metrics.regions import region_bench
+
+        names = [n for n, _, _ in items]
+        inputs = {n: r[3][0] for n, r in zip(names, results, strict=True)}
+        gts = {n: r[3][1] for n, r in zip(names, results, strict=True)}
+        res.regions = region_bench(inputs, gts, nthresh=thresholds, workers=workers)
     if out_dir is not None:
         write_boundary_results(res, out_dir, label=Path(pred_dir).name)
     return res
-
-
-def _region_bench(items, thresholds: int, workers: int):
-    from ..metrics.regions import region_bench
-
-    inputs, gts = {}, {}
-    for name, pred_path, gt_path in items:
-        gts[name] = read_groundtruth(gt_path)
-        _, kind, raw = read_prediction(pred_path, gts[name].boundaries.shape[1:], thresholds)
-        inputs[name] = list(raw) if kind == "segs" else raw
-    return region_bench(inputs, gts, nthresh=thresholds, workers=workers)
 
 
 def write_boundary_results(
