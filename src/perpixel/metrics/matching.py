@@ -10,7 +10,8 @@ every pixel may instead go to an outlier at a cost far above any distance. So it
 a *maximum-cardinality* matching whose total rounded distance (`rint(100 * d)`, the reference's
 integer costs) is minimal among maximum ones. We solve that same problem exactly, with the
 shortest-augmenting-path (Hungarian / Jonker-Volgenant) method on the sparse graph: each pixel
-of the smaller side in turn is augmented along a Dijkstra shortest path over reduced costs,
+of the smaller side of its connected component in turn is augmented along a Dijkstra
+shortest path over reduced costs,
 with a private outlier at cost `BIG` so that every search ends. The search is local because
 the graph is geometric, which makes this far faster than the reference's cost-scaling solver
 on a full outlier graph. Where several matchings are optimal (equal distances on the pixel
