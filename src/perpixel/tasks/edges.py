@@ -12,7 +12,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
@@ -24,7 +23,7 @@ from perpixel.losses.edges import EdgeLoss, edge_fraction
 from perpixel.models import build_model
 from perpixel.tasks.config import DEFAULTS, load_config
 from perpixel.tasks.data import SPLIT_SEEDS, SegmentationData
-from perpixel.tasks.optim import configure_optim
+from perpixel.tasks.optim import RecipeTask
 from perpixel.tasks.train import fit, init_weights, start_run
 
 EDGE_DEFAULTS: dict[str, Any] = {
@@ -169,7 +168,7 @@ def f_from_counts(c: torch.Tensor) -> tuple[float, float]:
 # ---------------------------------------------------------------- task
 
 
-class EdgeTask(L.LightningModule):
+class EdgeTask(RecipeTask):
     """Model from `config["model"]` + deep-supervised `EdgeLoss`; checkpoints carry the config
     and beta, so `EdgeTask.load_from_checkpoint(path)` rebuilds everything."""
 
@@ -233,21 +232,6 @@ class EdgeTask(L.LightningModule):
         self.last_metrics[stage] = {"f_approx": f, "threshold": float(self.thresholds[i])}
         self.log(f"{stage}/f_approx", f, prog_bar=True)  # already summed over processes
         self.f_counts.zero_()
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_end("val")
-
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_end("test")
-
-    def configure_optimizers(self):
-        return configure_optim(self, self.config["optim"])
 
 
 # ---------------------------------------------------------------- training

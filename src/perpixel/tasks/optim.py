@@ -1,4 +1,5 @@
-"""Optimiser and learning-rate schedule from a recipe's `optim:` section, for every task."""
+"""What every task's LightningModule shares: the optimiser and learning-rate schedule from a
+recipe's `optim:` section, and validation/test hooks that call `_eval_step` / `_eval_end`."""
 
 from __future__ import annotations
 
@@ -40,3 +41,23 @@ def configure_optim(module: L.LightningModule, o: dict):
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class RecipeTask(L.LightningModule):
+    """Base of the tasks: `self.config` is the recipe; subclasses define `_eval_step(batch,
+    stage)` (accumulate) and `_eval_end(stage)` (compute, log, reset) for "val" and "test"."""
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_end("val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test")
+
+    def configure_optimizers(self):
+        return configure_optim(self, self.config["optim"])

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import math
 
-import lightning as L
 import torch
 
 from perpixel.data.taxonomy import Taxonomy
 from perpixel.losses import SegmentationLoss
 from perpixel.metrics import SegmentationMetrics
 from perpixel.models import build_model
-from perpixel.tasks.optim import configure_optim
+from perpixel.tasks.optim import RecipeTask
 
 LOGGED = ("miou", "pixel_accuracy", "mean_class_accuracy", "fw_iou", "mean_dice")
 
 
-class SegmentationTask(L.LightningModule):
+class SegmentationTask(RecipeTask):
     """Wraps a model from `config["model"]`; checkpoints carry the config and the taxonomy,
     so `perpixel.load(checkpoint)` rebuilds everything.
 
@@ -78,18 +77,3 @@ class SegmentationTask(L.LightningModule):
             if not math.isnan(result[k]):
                 self.log(f"{stage}/{k}", result[k], prog_bar=k == "miou")  # already global
         m.reset()
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_end("val")
-
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_end("test")
-
-    def configure_optimizers(self):
-        return configure_optim(self, self.config["optim"])
