@@ -68,11 +68,10 @@ def main() -> None:
     ap.add_argument("--no-all-cores", action="store_true", help="skip the all-cores folder run")
     args = ap.parse_args()
 
-    from PIL import Image
-
     from perpixel.data.bsds import read_groundtruth
     from perpixel.metrics.boundaries import EdgeInput, image_counts
     from perpixel.tasks.edge_bench import boundary_bench, pair_files
+    from PIL import Image
 
     items = [(p, g) for _, p, g in pair_files(args.pred, args.gt)][: args.images]
     py = ensure_venv()

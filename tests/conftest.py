@@ -47,9 +47,10 @@ TINY = {
 
 
 def _tiny_config(out, **over) -> dict:
-    from perpixel.tasks.config import load_config, merge
+    from perpixel.config import merge
+    from perpixel.tasks import load_recipe
 
-    return merge(load_config(None, TINY), {"out": str(out), **over})
+    return merge(load_recipe(None, TINY), {"out": str(out), **over})
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +72,7 @@ def tiny_yaml(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> dict:
     """Train the tiny U-Net once per test session; returns train()'s result and the config."""
-    from perpixel.tasks.train import train
+    from perpixel.tasks.segmentation.train import train
 
     out = tmp_path_factory.mktemp("tiny_run")
     conf = _tiny_config(out)

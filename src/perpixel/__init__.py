@@ -3,16 +3,23 @@
 import perpixel
 seg = perpixel.load("runs/synthetic_unet/checkpoints/best.ckpt")
 pred = seg.predict("image.png")   # pred.labels (H, W), pred.probs (C, H, W)
+edges = perpixel.load("hed").predict("image.png")   # (H, W) edge probability
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("perpixel")  # single source: pyproject.toml
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
 
 
 def load(checkpoint, device: str = "cpu"):
-    """Load a trained segmenter; see `perpixel.tasks.predictor.Segmenter`."""
-    from perpixel.tasks.predictor import load as _load
+    """The predictor for any task's checkpoint, or a built-in ("hed", "canny", "sobel"):
+    `perpixel.load(path).predict(image)`. See `perpixel.tasks.load`."""
+    from perpixel.tasks import load as _load
 
     return _load(checkpoint, device)
 

@@ -50,6 +50,9 @@ default_conf: dict = {
 }
 
 
+SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}  # seed offsets of the train/val/test splits
+
+
 @dataclass
 class SyntheticSample:
     """One generated sample; H, W = conf height, width.
@@ -70,7 +73,7 @@ class SyntheticSample:
     corners: np.ndarray
 
 
-def _check_conf(conf: dict) -> dict:
+def check_conf(conf: dict) -> dict:
     unknown = set(conf) - set(default_conf)
     if unknown:
         raise ValueError(
@@ -222,7 +225,7 @@ def generate(seed: int, index: int = 0, **conf) -> SyntheticSample:
     that finds no place (inside the image, hiding little of the others) in 10 tries is left out.
     Polygons lie wholly inside the image; discs may stick out a little.
     """
-    c = _check_conf(conf)
+    c = check_conf(conf)
     if int(seed) < 0 or int(index) < 0:
         raise ValueError(f"synthetic: seed {seed} and index {index} must be >= 0")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
@@ -340,7 +343,7 @@ class SyntheticSegmentation(torch.utils.data.Dataset):
     taxonomy = SYNTHETIC
 
     def __init__(self, num_samples: int, seed: int = 0, transform=None, **conf):
-        self.conf = _check_conf(conf)
+        self.conf = check_conf(conf)
         if num_samples < 0:
             raise ValueError(f"synthetic: num_samples must be >= 0, got {num_samples}")
         self.num_samples, self.seed, self.transform = int(num_samples), int(seed), transform

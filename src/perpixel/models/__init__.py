@@ -1,26 +1,44 @@
-"""Models, one file per family. `build_model({"name": ..., **options})` makes one."""
+"""Models, one file per architecture, grouped by what they output; `build_model({"name": ...,
+**options})` makes one, options overriding the model's `default_conf`."""
 
 from __future__ import annotations
 
-import torch.nn as nn
-
 from perpixel.errors import ConfigError
-from perpixel.models.hed import HED
-from perpixel.models.linear import PixelLinear
-from perpixel.models.unet import UNet
-from perpixel.models.unet_edges import UNetEdges
+from perpixel.models.base import OUTPUT_KINDS, Model
+from perpixel.models.edges import HED, UNetEdges
+from perpixel.models.segmentation import PixelLinear, UNet
 
-# segmentation models: (B, 3, H, W) -> (B, C, H, W) logits; edge models (hed, unet_edges):
-# -> {"fused": (B, 1, H, W), "sides": [...]} logits
-MODELS: dict[str, type[nn.Module]] = {
+MODELS: dict[str, type[Model]] = {
     "unet": UNet,
     "linear": PixelLinear,
     "hed": HED,
     "unet_edges": UNetEdges,
 }
+# each model's output kind (see `OUTPUT_KINDS`): "logits" (segmentation) or "edges"
+OUTPUTS: dict[str, str] = {name: cls.output for name, cls in MODELS.items()}
 
 
-def build_model(conf: dict) -> nn.Module:
+def models_for(output: str) -> list[str]:
+    """Names of the models whose output kind is `output`."""
+    return sorted(n for n, o in OUTPUTS.items() if o == output)
+
+
+def check_model_conf(conf: dict, output: str | None = None, task: str = "") -> None:
+    """ConfigError unless `conf` names a known model (of kind `output`) with known options."""
+    name = conf.get("name", "unet")
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    if output is not None and OUTPUTS[name] != output:
+        raise ConfigError(
+            f"model {name!r} outputs {OUTPUTS[name]}, which {task or 'this'} recipes do not "
+            f"take; they take {models_for(output)}"
+        )
+    unknown = set(conf) - {"name"} - set(MODELS[name].default_conf)
+    if unknown:
+        raise ConfigError(f"model {name!r}: unknown options {sorted(unknown)}")
+
+
+def build_model(conf: dict) -> Model:
     """Make a model from `{"name": "unet", **options}`; options override `default_conf`."""
     conf = dict(conf)
     name = conf.pop("name", "unet")
@@ -32,4 +50,16 @@ def build_model(conf: dict) -> nn.Module:
         raise ConfigError(f"model {name!r}: {e}") from None
 
 
-__all__ = ["HED", "MODELS", "PixelLinear", "UNet", "UNetEdges", "build_model"]
+__all__ = [
+    "HED",
+    "MODELS",
+    "OUTPUTS",
+    "OUTPUT_KINDS",
+    "Model",
+    "PixelLinear",
+    "UNet",
+    "UNetEdges",
+    "build_model",
+    "check_model_conf",
+    "models_for",
+]

@@ -1,21 +1,24 @@
-"""Figures and reports: confusion matrices, training curves, overlays, tables, HTML."""
+"""Generic figures and the report page: confusion matrices, training curves, overlays,
+tables, report.html. Task-specific figures live with their task."""
 
-from perpixel.viz.report import (
-    per_class_csv,
-    per_class_table,
+from perpixel.viz.figures import (
+    curve_keys,
     plot_confusion,
     plot_curves,
     plot_overlays,
-    summary_table,
-    write_html_report,
+    save_figure,
 )
+from perpixel.viz.html import write_html_report
+from perpixel.viz.tables import per_class_csv, per_class_table, summary_table
 
 __all__ = [
+    "curve_keys",
     "per_class_csv",
     "per_class_table",
     "plot_confusion",
     "plot_curves",
     "plot_overlays",
+    "save_figure",
     "summary_table",
     "write_html_report",
 ]

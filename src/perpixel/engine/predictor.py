@@ -1,0 +1,59 @@
+"""Inference shared by every task: image input of any kind, and `predict_folder` with a
+progress bar; each task's predictor says what one prediction is and which files it writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from perpixel.data.images import ImageFolder, read_image
+from perpixel.errors import PerpixelError
+
+ImageLike = np.ndarray | Image.Image | str | Path | torch.Tensor
+
+
+def to_tensor(image: ImageLike) -> torch.Tensor:
+    """A path, PIL image, (H, W, 3) uint8 array or (3, H, W) float tensor -> (3, H, W) in [0, 1]."""
+    if isinstance(image, (str, Path)):
+        image = read_image(image)
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGB"))
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise PerpixelError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
+        image = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
+    return image
+
+
+class Predictor:
+    """Base of the tasks' predictors: `predict(image)` for one image, `write(out_dir, item,
+    prediction)` for its files; `predict_folder` runs both over a folder of images."""
+
+    device: str = "cpu"
+    outputs: str = "NAME.png"  # what `write` makes, for messages
+
+    def predict(self, image: ImageLike) -> Any:
+        raise NotImplementedError
+
+    def write(self, out_dir: Path, item: dict, prediction: Any) -> Path:
+        """Write the files of one prediction (`item`: {"image", "name", "path"}); returns the
+        main file."""
+        raise NotImplementedError
+
+    def predict_folder(
+        self, images: str | Path, out_dir: str | Path, progress: bool = True
+    ) -> list[Path]:
+        """Predict every image of `images` (a file or a folder) into `out_dir`."""
+        from rich.progress import track
+
+        out_dir = Path(out_dir)
+        ds = ImageFolder(images)
+        written = []
+        for i in track(range(len(ds)), "predict", total=len(ds), disable=not progress):
+            item = ds[i]
+            written.append(self.write(out_dir, item, self.predict(item["image"])))
+        return written

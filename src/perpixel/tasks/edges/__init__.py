@@ -1,0 +1,35 @@
+"""Edge detection: HED and a deep-supervised U-Net on BSDS500, the class-balanced edge loss,
+classic baselines (Canny, Sobel), and the BSDS benchmarks (`bsds/`), exact and fast."""
+
+from __future__ import annotations
+
+from perpixel.engine.task import Task
+from perpixel.tasks.edges.classic import CLASSIC, ClassicDetector
+from perpixel.tasks.edges.cli import add_commands, evaluate_command
+from perpixel.tasks.edges.defaults import DEFAULTS
+from perpixel.tasks.edges.module import EdgeTask
+from perpixel.tasks.edges.predict import HED_NAME, EdgeDetector, hed_task
+from perpixel.tasks.edges.train import train
+
+
+def _predictor(target, device: str = "cpu"):
+    return EdgeDetector(target, device) if isinstance(target, EdgeTask) else target
+
+
+TASK = Task(
+    name="edges",
+    summary="edge detection: the probability of a boundary at every pixel",
+    defaults=DEFAULTS,
+    module=EdgeTask,
+    output="edges",
+    train=train,
+    evaluate=evaluate_command,
+    predictor=_predictor,
+    builtins={
+        HED_NAME: hed_task,
+        **{name: (lambda n=name: ClassicDetector(n)) for name in CLASSIC},
+    },
+    add_commands=add_commands,
+)
+
+__all__ = ["TASK", "EdgeDetector", "EdgeTask", "train"]

@@ -1,0 +1,93 @@
+"""Train and evaluate a segmentation recipe: what `perpixel train` and `perpixel evaluate`
+run for `task: segmentation`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from perpixel.engine.data import RecipeData
+from perpixel.engine.trainer import fit, init_weights, make_trainer, start_run
+from perpixel.errors import PerpixelError
+from perpixel.tasks.segmentation.datasets import build_dataset, collate
+from perpixel.tasks.segmentation.losses import class_pixel_counts, class_weights
+from perpixel.tasks.segmentation.module import SegmentationTask
+
+MONITOR = "val/miou"
+
+
+def segmentation_data(data: dict, seed: int = 0) -> RecipeData:
+    """The data module of a recipe's `data:` section."""
+    return RecipeData(data, build_dataset, collate, seed)
+
+
+def compute_class_weights(spec: str | list | None, dataset) -> list[float] | None:
+    """Loss class weights from `conf["loss"]["class_weights"]`: a list, a method name (from
+    the un-augmented masks of `dataset`), or None."""
+    if spec is None or isinstance(spec, list):
+        return spec
+    t = dataset.taxonomy
+    counts, image_pixels = class_pixel_counts(dataset.masks(), t.num_classes, t.ignore_index)
+    return [float(w) for w in class_weights(counts, image_pixels, spec)]
+
+
+def train(conf: dict, resume: bool = False) -> dict:
+    """Train a segmentation recipe (see `perpixel.tasks.segmentation.defaults`); returns
+    {"best", "last", "best_score", "best_val_miou", "monitor", "seconds", "is_global_zero"}.
+    "best" is the last checkpoint when no validation ran. With `resume`, training continues
+    from `out/checkpoints/last.ckpt`."""
+    start_run(conf, resume)
+    data = segmentation_data(conf["data"], conf["seed"])
+    train_set = data.dataset("train")
+    for split in ("train", "val"):
+        if hasattr(data.dataset(split), "validate"):  # files on disk: fail fast, naming the bad one
+            data.dataset(split).validate()
+    weights = compute_class_weights(conf["loss"]["class_weights"], train_set)
+    task = SegmentationTask(conf, train_set.taxonomy.to_dict(), weights)
+    if conf["init_from"] and not resume:
+        init_weights(task, SegmentationTask.load(conf["init_from"]), conf["init_from"])
+    result = fit(task, data, conf, resume, monitor=MONITOR)
+    return {**result, "best_val_miou": result["best_score"], "monitor": MONITOR}
+
+
+def evaluate(
+    checkpoint: str | Path | SegmentationTask,
+    data: dict,
+    split: str = "test",
+    devices: int | str = 1,
+    accelerator: str = "auto",
+    strategy: str = "auto",
+    batch_size: int | None = None,
+) -> dict:
+    """Metrics of a checkpoint (or a task already loaded from one) on `split` of `data`
+    (a config `data` section).
+
+    Returns the metrics dict (see `perpixel.tasks.segmentation.metrics.metrics_from_confusion`)
+    plus `confusion_matrix`; under DDP every process returns the same, global numbers.
+    """
+    if isinstance(checkpoint, SegmentationTask):
+        task = checkpoint
+    else:
+        task = SegmentationTask.load(checkpoint)
+    conf = task.config
+    data = {**data, "test_split": split}
+    if batch_size:
+        data["val_batch_size"] = batch_size
+    dm = segmentation_data(data, conf["seed"])
+    ds = dm.dataset("test")
+    if hasattr(ds, "validate"):
+        ds.validate()  # fail fast, naming the bad file
+    ds_tax = ds.taxonomy
+    if ds_tax.names != task.taxonomy.names:
+        raise PerpixelError(
+            f"the checkpoint's classes {task.taxonomy.names} differ from the data's {ds_tax.names}"
+        )
+    trainer = make_trainer(
+        conf,
+        None,
+        checkpoints=False,
+        devices=devices,
+        accelerator=accelerator,
+        strategy=strategy,
+    )
+    trainer.test(task, datamodule=dm, verbose=False)
+    return task.last_metrics["test"]
