@@ -24,7 +24,9 @@ setup: $(STAMP)
 demo: setup
 	$(VENV)/bin/perpixel demo $(ARGS)
 
-test: setup
+# The tests, after the checks CI holds the code to: ruff (lint + format), the import-layer
+# contracts (pyproject.toml, [tool.importlinter]) and the type checker (mypy, basic mode).
+test: setup lint
 	$(PY) -m pytest -q $(ARGS)
 
 # Accuracy runs (minutes to hours on a CPU): the `slow` marker.
@@ -34,6 +36,8 @@ test-slow: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) runs reports .pytest_cache

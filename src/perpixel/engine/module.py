@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import lightning as L
 import torch
@@ -22,6 +22,8 @@ OPTIM_DEFAULTS: dict[str, Any] = {
     "schedule": "cosine",  # cosine | poly | constant
     "warmup_epochs": 0,
 }
+
+_T = TypeVar("_T", bound="TaskModule")
 
 
 def configure_optim(module: L.LightningModule, o: dict):
@@ -94,7 +96,7 @@ class TaskModule(L.LightningModule):
         return self.model
 
     @classmethod
-    def from_checkpoint(cls, ckpt: dict, path: str | Path = "checkpoint") -> TaskModule:
+    def from_checkpoint(cls: type[_T], ckpt: dict, path: str | Path = "checkpoint") -> _T:
         """Rebuild from a checkpoint dict read by `read_checkpoint`, in eval mode."""
         try:
             module = cls(**ckpt["hyper_parameters"])
@@ -108,7 +110,7 @@ class TaskModule(L.LightningModule):
         return module.eval()
 
     @classmethod
-    def load(cls, path: str | Path, map_location: str = "cpu") -> TaskModule:
+    def load(cls: type[_T], path: str | Path, map_location: str = "cpu") -> _T:
         """The module saved in a checkpoint of this task, in eval mode."""
         ckpt = read_checkpoint(path, map_location)
         task = checkpoint_task(ckpt)

@@ -40,4 +40,4 @@ class Task:
     evaluate: Callable[[Any, argparse.Namespace], None]
     predictor: Callable[[Any, str], Predictor]
     builtins: dict[str, Callable[[], Any]] = field(default_factory=dict)
-    add_commands: Callable[[Any], None] | None = None
+    add_commands: Callable[[Any, Callable], None] | None = None

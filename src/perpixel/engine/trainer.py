@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from perpixel.engine.checkpoint import read_checkpoint
+from perpixel.engine.module import TaskModule
 from perpixel.errors import PerpixelError
 from perpixel.io import write_text
 
@@ -150,7 +151,7 @@ def make_trainer(
         callbacks.append(EpochLine())
     return L.Trainer(
         **{k: t[k] for k in TRAINER_KEYS},
-        precision=precision,
+        precision=precision,  # type: ignore[arg-type]  # a recipe's string; Lightning checks it
         enable_progress_bar=bar,
         default_root_dir=out,
         logger=loggers or False,
@@ -162,7 +163,7 @@ def make_trainer(
     )
 
 
-def init_weights(task: L.LightningModule, source: L.LightningModule, name: str | Path) -> None:
+def init_weights(task: TaskModule, source: TaskModule, name: str | Path) -> None:
     """Start `task`'s model from the model weights of `source` (loaded from checkpoint
     `name`), which must have the same shape."""
     try:

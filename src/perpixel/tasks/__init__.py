@@ -68,8 +68,8 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | dict | No
     try:
         check_model_conf(conf["model"], task.output, name)
     except ConfigError as e:
-        owner = [t for t in TASKS if t != name and _accepts(t, conf["model"].get("name"))]
-        hint = f"; it is a model of {owner[0]} recipes (`task: {owner[0]}`)" if owner else ""
+        owners = [t for t in TASKS if t != name and _accepts(t, conf["model"].get("name"))]
+        hint = f"; it is a model of {owners[0]} recipes (`task: {owners[0]}`)" if owners else ""
         raise ConfigError(f"{path or 'recipe'}: {e}{hint}") from None
     return conf
 

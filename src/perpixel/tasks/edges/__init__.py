@@ -3,6 +3,8 @@ classic baselines (Canny, Sobel), and the BSDS benchmarks (`bsds/`), exact and f
 
 from __future__ import annotations
 
+from functools import partial
+
 from perpixel.engine.task import Task
 from perpixel.tasks.edges.classic import CLASSIC, ClassicDetector
 from perpixel.tasks.edges.cli import add_commands, evaluate_command
@@ -27,7 +29,7 @@ TASK = Task(
     predictor=_predictor,
     builtins={
         HED_NAME: hed_task,
-        **{name: (lambda n=name: ClassicDetector(n)) for name in CLASSIC},
+        **{name: partial(ClassicDetector, name) for name in CLASSIC},
     },
     add_commands=add_commands,
 )
