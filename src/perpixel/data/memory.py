@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sized
+from typing import cast
 
 import torch
 from torch.utils.data import Dataset
@@ -19,7 +20,7 @@ class InMemory(Dataset):
         self.taxonomy = getattr(dataset, "taxonomy", None)
         self.transform = transform
         self.items = []
-        for i in range(len(dataset)):
+        for i in range(len(cast(Sized, dataset))):
             s = dict(dataset[i])
             s["image"] = (s["image"] * 255).round_().to(torch.uint8)
             if "mask" in s and s["mask"].max() <= 255 and s["mask"].min() >= 0:

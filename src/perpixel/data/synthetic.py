@@ -14,6 +14,7 @@ takes its colours from the same broad random distribution, so a pixel's colour a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -140,7 +141,7 @@ def _texture(
         bend = rng.uniform(0.5, 1.5) * np.sin(2 * np.pi * q / wobble + rng.uniform(0, 6.3))
         return 0.5 + 0.5 * np.sin(2 * np.pi * p / period + rng.uniform(0, 6.3) + bend)
     if name == "grass":  # high-frequency two-tone blobs
-        return grass[y.astype(int), x.astype(int)]
+        return cast(np.ndarray, grass)[y.astype(int), x.astype(int)]  # given for grass
     raise AssertionError(name)
 
 
@@ -297,7 +298,7 @@ def generate(seed: int, index: int = 0, **conf) -> SyntheticSample:
         things.append((verts, disc, cx, cy))
 
     # Corners: inside the image, not inside a later thing, next to a pixel of their thing.
-    corners = []
+    corners: list[tuple[Any, Any]] = []  # (x, y)
     oy, ox = np.mgrid[-1:3, -1:3].reshape(2, 1, 16)
     for i, (verts, _, cx, cy) in enumerate(things):
         if verts is None:

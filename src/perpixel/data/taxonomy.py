@@ -5,6 +5,7 @@ from __future__ import annotations
 import colorsys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -47,7 +48,9 @@ class Taxonomy:
         self.colors_given = bool(self.colors)
         if not self.colors:
             self.colors = default_colors(len(self.names))
-        self.colors = [tuple(int(v) for v in c) for c in self.colors]
+        self.colors = cast(
+            list[tuple[int, int, int]], [tuple(int(v) for v in c) for c in self.colors]
+        )
         if len(self.colors) != len(self.names):
             raise ValueError(f"{len(self.names)} class names but {len(self.colors)} colours")
         if 0 <= self.ignore_index < len(self.names):
@@ -97,7 +100,8 @@ class Taxonomy:
         path = Path(path)
         if not path.is_file():
             raise DataError(path, "classes file not found")
-        names, colors = [], []
+        names: list[str] = []
+        colors: list[Any] = []  # an (r, g, b) tuple or None per class
         for lineno, raw in enumerate(path.read_text().splitlines(), 1):
             line = raw.split("#", 1)[0].strip()
             if not line:

@@ -10,7 +10,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -206,7 +206,7 @@ def fit(
         write_text(out / "config.yaml", yaml.safe_dump(conf, sort_keys=False))
     t0 = time.time()
     trainer.fit(task, datamodule=data, ckpt_path=str(last) if resume else None, weights_only=True)
-    ckpt = trainer.checkpoint_callback
+    ckpt = cast(ModelCheckpoint | None, trainer.checkpoint_callback)  # make_trainer's
     score = ckpt.best_model_score if ckpt else None
     csv = out / "logs" / "metrics.csv"
     if trainer.is_global_zero and csv.is_file():

@@ -29,7 +29,7 @@ class Up(nn.Module):
     def __init__(self, cin: int, cskip: int, cout: int, mode: str, batch_norm: bool):
         super().__init__()
         if mode == "transpose":
-            self.up = nn.ConvTranspose2d(cin, cin // 2, 2, stride=2)
+            self.up: nn.Module = nn.ConvTranspose2d(cin, cin // 2, 2, stride=2)
             cup = cin // 2
         elif mode == "bilinear":
             self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
@@ -42,7 +42,7 @@ class Up(nn.Module):
         return self.conv(torch.cat([self.up(x), skip], dim=1))
 
 
-def upsample_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def upsample_to(x: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     """(B, C, h, w) -> (B, C, *size), bilinear with half-pixel centres (= `tf.image.resize(...,
     'bilinear')`); unchanged when already that size."""
     if tuple(x.shape[-2:]) == tuple(size):

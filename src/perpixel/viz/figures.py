@@ -12,6 +12,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -181,7 +182,7 @@ def plot_curves(metrics_csv: str | Path, path: str | Path) -> Path:
     metrics = {k: LABELS.get(k, k.removeprefix("val/")) for k in validation_metrics(series)}
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 4.2))
 
-    def draw(ax: plt.Axes, key: str, label: str) -> bool:
+    def draw(ax: plt.Axes, key: str | None, label: str) -> bool:
         if key not in series:
             return False
         x, y = _per_epoch(series[key])
@@ -245,7 +246,8 @@ def plot_overlays(
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     palette, n = np.asarray(taxonomy.colors, dtype=np.float32), taxonomy.num_classes
-    samples, present = [], set()
+    samples: list[list[Any]] = []  # per row: the image, then each overlay or None
+    present: set[int] = set()
     for i, (image, gt, pred) in enumerate(rows):
         image = np.asarray(image)
         if image.ndim == 2:
@@ -254,7 +256,7 @@ def plot_overlays(
             raise ValueError(
                 f"row {i}: image must be (H, W, 3) uint8, not {image.dtype} {image.shape}"
             )
-        panels = [image]
+        panels: list[Any] = [image]
         for name, lab in (("ground truth", gt), ("prediction", pred)):
             if lab is None:
                 panels.append(None)
@@ -281,10 +283,13 @@ def plot_overlays(
             if r == 0 and c < len(titles):
                 ax.set_title(titles[c], fontsize=11)
     colours = [np.asarray(taxonomy.colors[k]) / 255.0 for k in sorted(present)]
-    handles = [Patch(facecolor=c, edgecolor="black", linewidth=0.5) for c in colours]
+    handles = [
+        Patch(facecolor=c, edgecolor="black", linewidth=0.5)  # type: ignore[arg-type]  # RGB array
+        for c in colours
+    ]
     labels = [taxonomy.names[k] for k in sorted(present)]
     fig.tight_layout()
     if handles:  # below the grid, outside every image (bbox_inches="tight" keeps it)
-        kw = {"loc": "upper center", "bbox_to_anchor": (0.5, 0.0), "frameon": False}
+        kw: dict[str, Any] = {"loc": "upper center", "bbox_to_anchor": (0.5, 0.0), "frameon": False}
         fig.legend(handles, labels, ncol=min(len(handles), 6), fontsize=9, **kw)
     return save_figure(fig, path)

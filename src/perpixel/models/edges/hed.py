@@ -38,6 +38,7 @@ class HED(Model):
     }
     output = "edges"
     renamed_keys = {"blocks.": "backbone.blocks."}
+    mean: torch.Tensor  # a buffer, CAFFE_BGR_MEAN as (1, 3, 1, 1)
 
     def __init__(self, **conf):
         super().__init__(**conf)

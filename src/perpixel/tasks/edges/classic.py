@@ -22,13 +22,20 @@ rounded by a few ulps (float32 maps, `linspace` thresholds) still selects the sa
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from perpixel.engine.predictor import ImageLike, to_tensor
 from perpixel.tasks.edges.nms import edge_nms
 from perpixel.tasks.edges.predict import EdgeMaps
 
-default_conf = {"sigma_sobel": 3.0, "sigma_canny": 3.0, "low_ratio": 0.4, "levels": 100}
+default_conf: dict[str, Any] = {
+    "sigma_sobel": 3.0,
+    "sigma_canny": 3.0,
+    "low_ratio": 0.4,
+    "levels": 100,
+}
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 

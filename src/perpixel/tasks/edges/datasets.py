@@ -39,6 +39,9 @@ class EdgeDataset(Dataset):
     def load(self, i: int) -> tuple[np.ndarray, np.ndarray, int, str]:
         raise NotImplementedError
 
+    def __len__(self) -> int:
+        raise NotImplementedError
+
     def _get(self, i: int) -> tuple[np.ndarray, np.ndarray, int, str]:
         return self._cache[i] if self._cache is not None else self.load(i)
 

@@ -45,7 +45,7 @@ def approx_f_counts(
     ).double()
 
 
-def f_from_counts(c: torch.Tensor) -> tuple[float, float]:
+def f_from_counts(c: torch.Tensor) -> tuple[float, int]:
     """(best F over thresholds, its threshold index) from `approx_f_counts` sums."""
     p = c[0] / c[1].clamp(min=1)
     r = c[2] / c[3].clamp(min=1)

@@ -25,6 +25,8 @@ class EdgeTask(TaskModule):
     and beta, so `EdgeTask.load_from_checkpoint(path)` rebuilds everything."""
 
     task = "edges"
+    thresholds: torch.Tensor  # a buffer, (T,) validation thresholds
+    f_counts: torch.Tensor  # a buffer, (4, T) approximate-F counts
 
     def __init__(self, config: dict, beta: float | None = None):
         super().__init__()
@@ -53,7 +55,7 @@ class EdgeTask(TaskModule):
         )
         self.last_metrics: dict[str, dict] = {}
         if config["trainer"].get("channels_last"):
-            self.model = self.model.to(memory_format=torch.channels_last)
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def forward(self, image: torch.Tensor) -> dict:
         """(B, 3, H, W) in [0, 1] -> {"fused": (B, 1, H, W), "sides": [...]} logits."""

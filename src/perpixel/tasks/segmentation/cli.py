@@ -68,7 +68,7 @@ def evaluate_command(task, args: argparse.Namespace) -> None:
     data, split = data_from_arg(args.data, task.config["data"], args.split)
     hw = {"accelerator": "auto", "devices": 1, "strategy": "auto", **args.hw}
     m = evaluate(task, data, split, batch_size=args.batch_size, **hw)
-    if L.fabric.utilities.rank_zero.rank_zero_only.rank != 0:
+    if L.fabric.utilities.rank_zero.rank_zero_only.rank != 0:  # type: ignore[attr-defined]
         return
     out = Path(args.out) if args.out else Path(args.checkpoint).parent.parent / f"eval_{args.split}"
     rows = overlay_rows(

@@ -106,6 +106,8 @@ class SegmentationLoss(nn.Module):
     Input logits (B, C, H, W), target (B, H, W) class ids. Returns a scalar.
     """
 
+    class_weights: torch.Tensor | None  # a buffer
+
     def __init__(
         self,
         ce: float = 1.0,

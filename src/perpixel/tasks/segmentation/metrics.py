@@ -109,6 +109,7 @@ class SegmentationMetrics(Metric):
     """
 
     full_state_update = False
+    confmat: torch.Tensor  # a state, (C, C) counts
 
     def __init__(
         self, num_classes: int, ignore_index: int | None = 255, names: Sequence[str] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 
@@ -41,7 +42,7 @@ class SegmentationTask(TaskModule):
         )
         self.last_metrics: dict[str, dict] = {}
         if config["trainer"].get("channels_last"):
-            self.model = self.model.to(memory_format=torch.channels_last)
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> (B, C, H, W) logits."""
@@ -69,10 +70,10 @@ class SegmentationTask(TaskModule):
             sync_dist=True,
             batch_size=len(logits),
         )
-        self.metrics[stage].update(logits.argmax(1), batch["mask"])
+        cast(SegmentationMetrics, self.metrics[stage]).update(logits.argmax(1), batch["mask"])
 
     def _eval_end(self, stage: str) -> None:
-        m = self.metrics[stage]
+        m = cast(SegmentationMetrics, self.metrics[stage])
         result = m.compute()  # summed over processes by torchmetrics (m.confmat stays local)
         self.last_metrics[stage] = result
         for k in LOGGED:

@@ -4,6 +4,7 @@ run for `task: segmentation`."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from perpixel.engine.data import RecipeData
 from perpixel.engine.trainer import fit, init_weights, make_trainer, start_run
@@ -37,10 +38,11 @@ def train(conf: dict, resume: bool = False) -> dict:
     from `out/checkpoints/last.ckpt`."""
     start_run(conf, resume)
     data = segmentation_data(conf["data"], conf["seed"])
-    train_set = data.dataset("train")
+    train_set: Any = data.dataset("train")  # has the taxonomy and masks()
     for split in ("train", "val"):
-        if hasattr(data.dataset(split), "validate"):  # files on disk: fail fast, naming the bad one
-            data.dataset(split).validate()
+        ds = data.dataset(split)
+        if hasattr(ds, "validate"):  # files on disk: fail fast, naming the bad one
+            ds.validate()
     weights = compute_class_weights(conf["loss"]["class_weights"], train_set)
     task = SegmentationTask(conf, train_set.taxonomy.to_dict(), weights)
     if conf["init_from"] and not resume:
@@ -73,7 +75,7 @@ def evaluate(
     if batch_size:
         data["val_batch_size"] = batch_size
     dm = segmentation_data(data, conf["seed"])
-    ds = dm.dataset("test")
+    ds: Any = dm.dataset("test")  # has the taxonomy
     if hasattr(ds, "validate"):
         ds.validate()  # fail fast, naming the bad file
     ds_tax = ds.taxonomy

@@ -11,8 +11,10 @@ for `groundTruth/<id>.mat`). The kind of each is told from its type and content:
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -144,12 +146,12 @@ def boundary_bench(
     the region benchmarks run too (`result.regions`, files eval_cover*.txt, eval_RI_VOI*.txt)."""
     items = pair_files(pred_dir, gt_dir)
     workers = workers or os.cpu_count() or 1
-    results = [None] * len(items)
+    results: list[Any] = [None] * len(items)  # (counts, thresholds, kind, regions input)
     with ThreadPoolExecutor(workers) as pool:
         futures = [
             pool.submit(_score_one, it, thresholds, max_dist, thin, nms, regions) for it in items
         ]
-        it = enumerate(futures)
+        it: Iterable[tuple[int, Future]] = enumerate(futures)
         if progress:
             from rich.progress import track
 

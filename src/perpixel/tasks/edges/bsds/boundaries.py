@@ -16,10 +16,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 
 from perpixel.tasks.edges.bsds.matching import count_matches
+
+if TYPE_CHECKING:
+    from perpixel.tasks.edges.bsds.regions import RegionResult
+
+_ArrayOrFloat = TypeVar("_ArrayOrFloat", np.ndarray, float)
 
 
 def default_thresholds(n: int) -> np.ndarray:
@@ -58,7 +64,11 @@ class EdgeInput:
     @classmethod
     def soft(cls, pb: np.ndarray, thresholds: np.ndarray | int = 99) -> EdgeInput:
         """A soft (H, W) edge map in [0, 1]; binary maps are soft maps too."""
-        t = default_thresholds(thresholds) if np.isscalar(thresholds) else np.asarray(thresholds)
+        t = (
+            default_thresholds(cast(int, thresholds))
+            if np.isscalar(thresholds)
+            else np.asarray(thresholds)
+        )
         return cls(np.asarray(pb)[None] >= t[:, None, None], t.astype(float))
 
     @classmethod
@@ -90,7 +100,7 @@ def image_counts(
     return count_matches(pred.bmaps, gts, max_px, thin)
 
 
-def fmeasure(r: np.ndarray, p: np.ndarray) -> np.ndarray:
+def fmeasure(r: _ArrayOrFloat, p: _ArrayOrFloat) -> _ArrayOrFloat:
     return 2 * p * r / (p + r + ((p + r) == 0))
 
 
@@ -112,7 +122,8 @@ def max_f(t: np.ndarray, r: np.ndarray, p: np.ndarray) -> tuple[float, float, fl
         k = int(np.argmax(ff))  # first maximum, as the reference's strict `f > bestF`
         if ff[k] > best[3]:
             best = (tt[k], rr[k], pp[k], float(ff[k]))
-    return tuple(float(x) for x in best)
+    bt, br, bp, bf = best
+    return float(bt), float(br), float(bp), float(bf)
 
 
 def average_precision(r: np.ndarray, p: np.ndarray) -> float:
@@ -138,7 +149,7 @@ class BoundaryResult:
     ois: dict = field(init=False)  # recall, precision, f
     ap: float = field(init=False)
     per_image: list[dict] = field(init=False)  # name, threshold, recall, precision, f
-    regions: object = None  # a metrics.regions.RegionResult when region benchmarks ran
+    regions: RegionResult | None = None  # set when the region benchmarks ran
 
     def __post_init__(self) -> None:
         t, c = self.thresholds, self.counts
@@ -156,8 +167,8 @@ class BoundaryResult:
         bt, br, bp, bf = max_f(t, self.recall, self.precision)
         self.ods = {"threshold": bt, "recall": br, "precision": bp, "f": bf}
         b = np.sum(best, 0) if best else np.zeros(4)
-        r, p = float(ratio(b[0], b[1])), float(ratio(b[2], b[3]))
-        self.ois = {"recall": r, "precision": p, "f": float(fmeasure(r, p))}
+        ois_r, ois_p = float(ratio(b[0], b[1])), float(ratio(b[2], b[3]))
+        self.ois = {"recall": ois_r, "precision": ois_p, "f": float(fmeasure(ois_r, ois_p))}
         self.ap = average_precision(self.recall, self.precision)
 
     def to_dict(self) -> dict:

@@ -331,7 +331,8 @@ def match_pairs(bmap1: np.ndarray, bmap2: np.ndarray, max_dist_px: float) -> np.
     if b1.shape != b2.shape or b1.ndim != 2:
         raise ValueError(f"maps must be 2-D and equal in size, got {b1.shape} and {b2.shape}")
     ids = -np.ones(b1.size, np.int64)
-    return _correspond(_pixels(b1), _pixels(b2), *b1.shape, float(max_dist_px), ids)
+    h, w = b1.shape
+    return _correspond(_pixels(b1), _pixels(b2), h, w, float(max_dist_px), ids)
 
 
 def correspond_pixels(

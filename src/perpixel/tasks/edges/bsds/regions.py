@@ -181,12 +181,11 @@ def evaluate_image(
     _, h, w = gts.shape
     if gts.min() < 0:
         raise ValueError("ground-truth region ids must be non-negative")
-    is_ucm = (
-        isinstance(pred, np.ndarray) and pred.ndim == 2 and pred.shape == (2 * h + 1, 2 * w + 1)
-    )
-    if is_ucm:
+    ucm: np.ndarray | None = None  # pred when it is a ucm2
+    segs: list[np.ndarray] = []  # pred's segmentations otherwise
+    if isinstance(pred, np.ndarray) and pred.ndim == 2 and pred.shape == (2 * h + 1, 2 * w + 1):
+        ucm = pred
         thresholds = ucm_thresholds(nthresh)
-        segs = None
     else:
         segs = [np.asarray(x) for x in pred]
         for x in segs:
@@ -209,7 +208,7 @@ def evaluate_image(
     out = {k: np.zeros(nt) for k in ("cnt_r", "sum_r", "cnt_p", "sum_p", "ri", "voi")}
     best_gt = np.zeros(len(gt_areas))
     for t in range(nt):
-        seg = segment_ucm2(pred, thresholds[t]) if is_ucm else segs[t]
+        seg = segment_ucm2(ucm, thresholds[t]) if ucm is not None else segs[t]
         cnt_r, match_gt, cnt_p, sum_p, ri, voi = _compare(seg, gt_ids, gt_areas, gt_offsets)
         out["cnt_r"][t], out["sum_r"][t], out["cnt_p"][t], out["sum_p"][t] = (
             cnt_r,
@@ -266,8 +265,8 @@ def collect(
     k = int(np.argmax(cover_thr))
     r_best = best["cnt_r"] / (best["sum_r"] + (best["sum_r"] == 0))
     r_best_total = best["cnt_r_total"] / tot["sum_r"][0]
-    n = len(images)
-    ri_thr, voi_thr = tot["ri"] / n, tot["voi"] / n
+    n_img = len(images)
+    ri_thr, voi_thr = tot["ri"] / n_img, tot["voi"] / n_img
     kr, kv = int(np.argmax(ri_thr)), int(np.argmin(voi_thr))
     return RegionResult(
         names=list(names),
@@ -281,10 +280,10 @@ def collect(
         ri_voi=(
             float(thresholds[kr]),
             float(ri_thr[kr]),
-            best["ri"] / n,
+            best["ri"] / n_img,
             float(thresholds[kv]),
             float(voi_thr[kv]),
-            best["voi"] / n,
+            best["voi"] / n_img,
         ),
     )
 
