@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,11 @@ def list_images(folder: Path) -> list[Path]:
 class ImageFolder(Dataset):
     """Images alone (for prediction): {"image": (3, H, W) float32 in [0, 1], "name", "path"}."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path | Sequence[Path]):
+        """`folder`: a folder of images, one image file, or a list of image files."""
+        if not isinstance(folder, (str, Path)):
+            self.files = [Path(f) for f in folder]
+            return
         folder = Path(folder)
         self.files = [folder] if folder.is_file() else list_images(folder)
 

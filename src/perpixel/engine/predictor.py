@@ -3,6 +3,7 @@ progress bar; each task's predictor says what one prediction is and which files 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,10 @@ class Predictor:
         raise NotImplementedError
 
     def predict_folder(
-        self, images: str | Path, out_dir: str | Path, progress: bool = True
+        self, images: str | Path | Sequence[Path], out_dir: str | Path, progress: bool = True
     ) -> list[Path]:
-        """Predict every image of `images` (a file or a folder) into `out_dir`."""
+        """Predict every image of `images` (a folder, a file or a list of files) into
+        `out_dir`."""
         from rich.progress import track
 
         out_dir = Path(out_dir)

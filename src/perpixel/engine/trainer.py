@@ -197,10 +197,9 @@ def fit(
 
     out = Path(conf["out"])
     last = out / "checkpoints" / "last.ckpt"
-    trainer = make_trainer(conf, out, monitor=monitor, mode=mode)
+    precision, why = resolve_precision(conf["trainer"]["precision"], conf["trainer"]["accelerator"])
+    trainer = make_trainer(conf, out, monitor=monitor, mode=mode, precision=precision)
     if trainer.is_global_zero:
-        t = conf["trainer"]
-        precision, why = resolve_precision(t["precision"], t["accelerator"])
         print(f"precision {precision} ({why}); run folder {out}", flush=True)
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "config.yaml", yaml.safe_dump(conf, sort_keys=False))

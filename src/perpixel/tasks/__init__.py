@@ -32,9 +32,9 @@ def get_task(name: str) -> Task:
 def _owner(path: tuple[str, ...], task: str) -> str | None:
     """Another task whose defaults have the key at `path`."""
     for other in TASKS:
-        node = get_task(other).defaults
         if other == task:
             continue
+        node = get_task(other).defaults
         for key in path:
             if not isinstance(node, dict) or key not in node:
                 break

@@ -51,6 +51,13 @@ class UNetTrunk(nn.Module):
             for i in reversed(range(depth))
         )
 
+    @classmethod
+    def from_conf(cls, c: dict) -> UNetTrunk:
+        """The trunk of a U-Net model's options (`in_channels`, `base_channels`, `depth`,
+        `max_channels`, `batch_norm`, `upsample`)."""
+        widths = doubling_widths(c["base_channels"], c["depth"], c["max_channels"])
+        return cls(c["in_channels"], widths, c["batch_norm"], c["upsample"])
+
     def decode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Decoder features, coarsest first (the same as calling the trunk)."""
         skips = [self.stem(x)]

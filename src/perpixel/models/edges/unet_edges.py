@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from perpixel.models.backbones.unet import UNetTrunk, doubling_widths
+from perpixel.models.backbones.unet import UNetTrunk
 from perpixel.models.base import Model
 from perpixel.models.layers import pad_to_multiple, upsample_to
 
@@ -35,12 +35,7 @@ class UNetEdges(Model):
     def __init__(self, **conf):
         super().__init__(**conf)
         c = self.conf
-        self.backbone = UNetTrunk(
-            c["in_channels"],
-            doubling_widths(c["base_channels"], c["depth"], c["max_channels"]),
-            c["batch_norm"],
-            c["upsample"],
-        )
+        self.backbone = UNetTrunk.from_conf(c)
         self.sides = nn.ModuleList(nn.Conv2d(w, 1, 1) for w in self.backbone.out_channels)
         self.fuse = nn.Conv2d(c["depth"], 1, 1)
         nn.init.constant_(self.fuse.weight, 1 / c["depth"])

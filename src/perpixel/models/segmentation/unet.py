@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from perpixel.models.backbones.unet import UNetTrunk, doubling_widths
+from perpixel.models.backbones.unet import UNetTrunk
 from perpixel.models.base import Model
 from perpixel.models.layers import pad_to_multiple
 
@@ -33,12 +33,7 @@ class UNet(Model):
     def __init__(self, **conf):
         super().__init__(**conf)
         c = self.conf
-        self.backbone = UNetTrunk(
-            c["in_channels"],
-            doubling_widths(c["base_channels"], c["depth"], c["max_channels"]),
-            c["batch_norm"],
-            c["upsample"],
-        )
+        self.backbone = UNetTrunk.from_conf(c)
         self.dropout = nn.Dropout2d(c["dropout"]) if c["dropout"] > 0 else nn.Identity()
         self.head = nn.Conv2d(self.backbone.widths[0], c["num_classes"], 1)
 

@@ -10,13 +10,8 @@ from perpixel.tasks.edges.classic import CLASSIC, ClassicDetector
 from perpixel.tasks.edges.cli import add_commands, evaluate_command
 from perpixel.tasks.edges.defaults import DEFAULTS
 from perpixel.tasks.edges.module import EdgeTask
-from perpixel.tasks.edges.predict import HED_NAME, EdgeDetector, hed_task
+from perpixel.tasks.edges.predict import HED_NAME, EdgeDetector, edge_predictor, hed_task
 from perpixel.tasks.edges.train import train
-
-
-def _predictor(target, device: str = "cpu"):
-    return EdgeDetector(target, device) if isinstance(target, EdgeTask) else target
-
 
 TASK = Task(
     name="edges",
@@ -26,7 +21,7 @@ TASK = Task(
     output="edges",
     train=train,
     evaluate=evaluate_command,
-    predictor=_predictor,
+    predictor=edge_predictor,
     builtins={
         HED_NAME: hed_task,
         **{name: partial(ClassicDetector, name) for name in CLASSIC},

