@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
-from perpixel.errors import PerpixelError
+from perpixel.errors import Interrupted, PerpixelError
 
 EXAMPLES = {
     "train": "examples:\n  perpixel train synthetic_unet                 # a packaged recipe (configs/)\n"
@@ -71,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--out", default=None, help="run folder (default: the recipe's `out`)")
     q.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
     q.add_argument(
+        "--find-lr",
+        action="store_true",
+        help="run Lightning's learning-rate finder (100 batches), plot OUT/lr_find.png, "
+        "print the suggested optim.lr; trains nothing",
+    )
+    q.add_argument(
         "-o", "--set", action="append", default=[], metavar="KEY=VALUE", help="override a value"
     )
     _hw(q)
@@ -88,7 +95,11 @@ def _parser() -> argparse.ArgumentParser:
         help="segmentation: 'synthetic', a CamVid root or a folder with "
         "images/ + masks/; edges: a BSDS500 root or images/ + groundTruth/",
     )
-    q.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    q.add_argument(
+        "--split",
+        default=None,
+        help="split to evaluate (default: test; a folder without splits is read whole)",
+    )
     q.add_argument("--out", default=None, help="report folder (default: beside the checkpoint)")
     q.add_argument("--batch-size", type=int, default=None)
     q.add_argument(
@@ -140,10 +151,21 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.out:
         extra["out"] = args.out
     conf = merge(conf, extra)
-    r = get_task(conf["task"]).train(conf, args.resume)
+    recipe = shlex.join([args.config, *[x for o in args.set for x in ("-o", o)]])
+    r = get_task(conf["task"]).train(conf, args.resume, recipe=recipe, find_lr=args.find_lr)
+    if args.find_lr:
+        if r["is_global_zero"] and r["lr"] is None:
+            print("the learning-rate finder found no clear rate (too few batches?)")
+        elif r["is_global_zero"]:
+            lr = f"{r['lr']:.2g}"
+            print(f"suggested optim.lr: {lr} (where the loss falls fastest; plot {r['plot']})")
+            print(f"train with:\n  perpixel train {recipe} -o optim.lr={lr}")
+        return
     if r["is_global_zero"]:
-        print(f"best {r['monitor']} {r['best_score']}  ({r['seconds']:.0f} s)")
+        score = "no validation ran" if r["best_score"] is None else f"{r['best_score']:.4f}"
+        print(f"best {r['monitor']}: {score}  (trained {r['seconds']:.0f} s)")
         print(f"best checkpoint: {r['best']}\nlast checkpoint: {r['last']}")
+        print(f"report: {r['report']}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -179,17 +201,33 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(msg)
 
 
+def interrupted_message(e: KeyboardInterrupt, command: str, argv: list[str]) -> str:
+    """What Ctrl-C prints: where the last checkpoint is and the command that continues."""
+    if not isinstance(e, Interrupted):
+        return f"perpixel {command}: interrupted"
+    if e.last is None:
+        again = shlex.join(["perpixel", *[a for a in argv if a != "--resume"]])
+        return (
+            "perpixel train: interrupted before the first epoch ended; nothing to resume. "
+            f"Start again with:\n  {again}"
+        )
+    resume = shlex.join(["perpixel", *argv, *([] if "--resume" in argv else ["--resume"])])
+    return (
+        f"perpixel train: interrupted; the last checkpoint is {e.last} (end of epoch "
+        f"{e.epoch}/{e.max_epochs}). Continue with:\n  {resume}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     try:
         args.func(args)
     except PerpixelError as e:
         print(f"perpixel {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(
-            "interrupted; `perpixel train ... --resume` continues a training run", file=sys.stderr
-        )
+    except KeyboardInterrupt as e:
+        print(interrupted_message(e, args.command, argv), file=sys.stderr)
         return 130
     return 0
 

@@ -1,11 +1,13 @@
 """Recipes: YAML files with a `task:` (which defaults they start from) and optionally a
 `base:` (another recipe they change), merged section by section, then command-line
 overrides. The defaults of each task live in `perpixel/tasks/<task>/defaults.py`; a recipe
-is checked against them key by key (`perpixel.tasks.load_recipe`)."""
+is checked against them key by key (`perpixel.tasks.load_recipe`): its keys, and the type of
+each value (`check_values`), inferred from the default unless `VALUE_KINDS` says otherwise."""
 
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,161 @@ class UnknownKey(ConfigError):
         super().__init__(
             f"unknown config key {where + '.' if where else ''}{path[-1]!r}; known: {known}"
         )
+
+
+class BadValue(ConfigError):
+    """A recipe value of the wrong type or out of range; `path` is its dotted location."""
+
+    def __init__(self, path: tuple[str, ...], problem: str):
+        self.path = path
+        super().__init__(f"{'.'.join(path)} = {problem}")
+
+
+# The type of a recipe value is its default's (a float default takes ints too; an int
+# default takes no bools); these keys' defaults do not tell (None, or several types allowed).
+# A None default not listed here takes anything. Kinds: null, bool, int, number (int or
+# float), str, list, numbers (a list of numbers).
+VALUE_KINDS: dict[str, tuple[str, ...]] = {
+    "init_from": ("null", "str"),
+    "init_vgg16": ("null", "str"),
+    "data.root": ("null", "str"),
+    "data.train_split": ("null", "str"),  # null: the role's name (edges bsds500: train+val)
+    "data.val_split": ("null", "str"),
+    "data.test_split": ("null", "str"),
+    "data.val_limit": ("null", "int"),
+    "loss.class_weights": ("null", "str", "numbers"),
+    "loss.beta": ("null", "number"),
+    "loss.consensus": ("null", "number"),  # k annotators (int) or a fraction (float)
+    "loss.side_weights": ("number", "numbers"),
+    "optim.schedule": ("str", "null"),
+    "optim.warmup_epochs": ("number",),
+    "trainer.devices": ("int", "str", "list"),
+    "trainer.precision": ("str", "int"),
+    "trainer.gradient_clip_val": ("null", "number"),
+    "model.encoder_weights": ("null", "str"),  # vgg_unet; null: random
+}
+# choices otherwise checked only when training starts (`engine.module.configure_optim`)
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "optim.name": ("adamw", "adam", "sgd"),
+    "optim.schedule": ("cosine", "poly", "constant", "none", None),
+}
+# numbers with a lower bound: key -> (bound, whether the bound itself is allowed)
+MINIMUM: dict[str, tuple[float, bool]] = {
+    "optim.lr": (0, False),
+    "optim.weight_decay": (0, True),
+    "optim.warmup_epochs": (0, True),
+    "data.batch_size": (1, True),
+    "data.val_batch_size": (1, True),
+    "data.num_workers": (0, True),
+    "trainer.max_epochs": (1, True),
+    "trainer.check_val_every_n_epoch": (1, True),
+}
+_KIND_NAMES = {
+    "null": "null",
+    "bool": "true or false",
+    "int": "an integer",
+    "number": "a number",
+    "str": "a string",
+    "list": "a list",
+    "numbers": "a list of numbers",
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == "null":
+        return value is None
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return _is_number(value)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "list":
+        return isinstance(value, list)
+    if kind == "numbers":
+        return isinstance(value, list) and all(_is_number(v) for v in value)
+    raise ValueError(f"unknown value kind {kind!r}")
+
+
+def _kinds_of(default: Any) -> tuple[str, ...] | None:
+    """The kinds of value a key with this default takes (None: anything)."""
+    if isinstance(default, bool):
+        return ("bool",)
+    if isinstance(default, int):
+        return ("int",)
+    if isinstance(default, float):
+        return ("number",)
+    if isinstance(default, str):
+        return ("str",)
+    if isinstance(default, list):
+        return ("list",)
+    return None
+
+
+def _to_float(value: Any) -> Any:
+    """`value` as a float if it is a string such as '1e-3' (YAML 1.1 reads 1e-3 as a string:
+    its floats need a dot, 1.0e-3), else `value` unchanged."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        if math.isfinite(number):
+            return number
+    return value
+
+
+def _convert(value: Any, kinds: tuple[str, ...]) -> Any:
+    """Number strings as floats where a number (or a list of numbers) is expected."""
+    if "number" in kinds and "str" not in kinds:
+        value = _to_float(value)
+    if "numbers" in kinds and isinstance(value, list):
+        value = [_to_float(v) for v in value]
+    return value
+
+
+def _kinds_text(kinds: tuple[str, ...]) -> str:
+    names = [_KIND_NAMES[k] for k in kinds]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def check_values(conf: dict, defaults: dict, where: tuple[str, ...] = ()) -> None:
+    """`BadValue` (naming the key, the value and what it should be) unless every value of
+    `conf` has the type of its default (see `VALUE_KINDS`), one of its `CHOICES` and at
+    least its `MINIMUM`. Number strings ('1e-3') become floats in `conf`. Keys `defaults`
+    lacks and open sections (`OPEN_SECTIONS`) are not checked here."""
+    for key, value in conf.items():
+        if key not in defaults:
+            continue
+        path, default = (*where, key), defaults[key]
+        dotted = ".".join(path)
+        if isinstance(default, dict):
+            if key in OPEN_SECTIONS:
+                continue
+            if not isinstance(value, dict):
+                raise BadValue(path, f"{value!r} is not a section (key: value, ...)")
+            check_values(value, default, path)
+            continue
+        kinds = VALUE_KINDS.get(dotted) or _kinds_of(default)
+        if kinds is None:
+            continue
+        value = conf[key] = _convert(value, kinds)
+        if not any(_is_kind(value, k) for k in kinds):
+            example = f" (e.g. {default!r})" if default is not None else ""
+            raise BadValue(path, f"{value!r} is not {_kinds_text(kinds)}{example}")
+        if dotted in CHOICES and value not in CHOICES[dotted]:
+            choices = ", ".join(repr(c) if c is not None else "null" for c in CHOICES[dotted])
+            raise BadValue(path, f"{value!r} is not one of {choices}")
+        if dotted in MINIMUM and _is_number(value):
+            bound, inclusive = MINIMUM[dotted]
+            if value < bound or (value == bound and not inclusive) or math.isnan(value):
+                raise BadValue(path, f"{value!r} is not {'>=' if inclusive else '>'} {bound}")
 
 
 def merge_model(base: dict, override: dict) -> dict:

@@ -22,3 +22,13 @@ class DataError(PerpixelError):
 
 class ConfigError(PerpixelError):
     """A recipe (YAML config) or command-line option that cannot be used."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C after Lightning's graceful shutdown. `last` is the
+    checkpoint at the end of the last completed epoch (None: no epoch completed), `epoch`
+    that epoch (1-based), `max_epochs` the run's length."""
+
+    def __init__(self, last: Path | None, epoch: int | None, max_epochs: int | None):
+        self.last, self.epoch, self.max_epochs = last, epoch, max_epochs
+        super().__init__(f"interrupted after epoch {epoch}" if epoch else "interrupted")

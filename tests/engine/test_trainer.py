@@ -68,3 +68,31 @@ def test_training_curves_plot_the_tasks_metric(tiny_run):
     assert png.is_file() and png.stat().st_size > 1000
     keys = curve_keys(tiny_run["out"] / "logs" / "metrics.csv")
     assert keys[0] == "val/miou" and "val/loss" not in keys
+
+
+def test_backbone_learns_at_its_own_rate(tiny_config, tmp_path):
+    from perpixel.engine.module import configure_optim
+    from perpixel.tasks.segmentation.module import SegmentationTask
+
+    conf = tiny_config(tmp_path)
+    task = SegmentationTask(conf, {"names": ["a", "b"]})
+    task.trainer = make_trainer(conf, None, checkpoints=False)  # type: ignore[misc]
+    o = {**conf["optim"], "lr": 0.01, "backbone_lr_scale": 0.1, "schedule": "constant"}
+    opt = configure_optim(task, o)
+    backbone = {id(p) for p in task.model.backbone.parameters()}
+    assert [g["lr"] for g in opt.param_groups] == [0.01, pytest.approx(0.001)]
+    assert {id(p) for p in opt.param_groups[1]["params"]} == backbone
+    assert len(configure_optim(task, {**o, "backbone_lr_scale": 1.0}).param_groups) == 1
+
+
+def test_find_lr_plots_and_suggests_without_training(tiny_yaml, tmp_path, capsys):
+    from perpixel import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["train", str(tiny_yaml), "--out", str(out), "--find-lr"]) == 0
+    text = capsys.readouterr().out
+    assert (out / "lr_find.png").stat().st_size > 1000
+    assert not (out / "checkpoints").exists()
+    line = next(x for x in text.splitlines() if x.startswith("suggested optim.lr: "))
+    assert 1e-6 <= float(line.split()[2]) <= 1.0
+    assert f"perpixel train {tiny_yaml} -o optim.lr=" in text

@@ -43,10 +43,16 @@ def test_every_model_has_a_tester():
 
 
 def test_outputs_come_from_the_classes():
-    assert OUTPUTS == {"unet": "logits", "linear": "logits", "hed": "edges", "unet_edges": "edges"}
+    assert OUTPUTS == {
+        "unet": "logits",
+        "linear": "logits",
+        "vgg_unet": "logits",
+        "hed": "edges",
+        "unet_edges": "edges",
+    }
     assert all(OUTPUTS[n] == cls.output in OUTPUT_KINDS for n, cls in MODELS.items())
     assert all(issubclass(cls, Model) for cls in MODELS.values())
-    assert models_for("logits") == ["linear", "unet"]
+    assert models_for("logits") == ["linear", "unet", "vgg_unet"]
     assert models_for("edges") == ["hed", "unet_edges"]
     assert models_for("points") == []
 
@@ -59,7 +65,7 @@ def test_check_model_conf():
         check_model_conf({"name": "nope"})
     with pytest.raises(ConfigError, match=r"outputs edges, which segmentation recipes"):
         check_model_conf({"name": "hed"}, output="logits", task="segmentation")
-    with pytest.raises(ConfigError, match=r"\['linear', 'unet'\]"):
+    with pytest.raises(ConfigError, match=r"\['linear', 'unet', 'vgg_unet'\]"):
         check_model_conf({"name": "unet_edges"}, output="logits")
     with pytest.raises(ConfigError, match=r"model 'linear': unknown options \['depth'\]"):
         check_model_conf({"name": "linear", "depth": 2})

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import perpixel.viz.figures as figures_module
 from perpixel.data.taxonomy import Taxonomy
 from perpixel.errors import DataError
 from perpixel.viz import (
@@ -16,7 +17,7 @@ from perpixel.viz import (
     summary_table,
     write_html_report,
 )
-from perpixel.viz.figures import _blend, _per_epoch, _read_metrics_csv
+from perpixel.viz.figures import _per_epoch, _read_metrics_csv, label_panel
 
 NAMES = ["sky", "grass", "road", "car"]
 
@@ -152,14 +153,62 @@ def test_overlays_mixed_sizes_and_missing_ground_truth(tmp_path):
         plot_overlays([], TAX, tmp_path / "bad.png")
 
 
-def test_blend_leaves_ignore_pixels_untinted():
-    image = np.full((2, 3, 3), 100, dtype=np.uint8)
-    label = np.array([[0, 1, 255], [3, 255, 2]])
-    out = _blend(image, label, np.asarray(TAX.colors, dtype=np.float32), alpha=0.5)
-    ignored = label == 255
-    np.testing.assert_array_equal(out[ignored], image[ignored])
-    expected = (100 + np.asarray(TAX.colors[1])) / 2
-    np.testing.assert_allclose(out[0, 1], expected, atol=1)
+def test_label_panel_is_flat_colours_with_black_void():
+    label = np.array([[0, 1, 255], [3, -1, 7]])  # 255 = ignore; -1 and 7 are no class either
+    out = label_panel(label, TAX)
+    assert out.shape == (2, 3, 3) and out.dtype == np.uint8
+    for (i, j), k in [((0, 0), 0), ((0, 1), 1), ((1, 0), 3)]:
+        assert tuple(out[i, j]) == TAX.colors[k]
+    for i, j in [(0, 2), (1, 1), (1, 2)]:
+        assert tuple(out[i, j]) == (0, 0, 0)
+    np.testing.assert_array_equal(out, TAX.colorize(label))  # what NAME_color.png shows
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        label_panel(np.zeros((2, 3, 1), dtype=np.int64), TAX)
+
+
+def _pixels(rgb, colour):
+    return np.all(rgb == np.asarray(colour, dtype=np.uint8), axis=-1)
+
+
+def test_overlays_draw_flat_label_colours_not_blended(tmp_path, monkeypatch):
+    """The ground-truth and prediction panels show the class colours themselves: over a grey
+    image, a blended panel would hold (grey + colour) / 2 instead."""
+    grey = 200
+    image = np.full((40, 60, 3), grey, dtype=np.uint8)
+    image[::2, ::2] = 20  # some texture, so the picture is not blank
+    gt = np.full((40, 60), 1)
+    gt[:, 30:] = 255  # right half ignored
+    pred = np.full((40, 60), 2)
+    legends = []
+
+    def spy(fig, path, **kw):  # keep the legend's entries before the figure is closed
+        legends.append([t.get_text() for t in fig.legends[0].get_texts()])
+        return save(fig, path, **kw)
+
+    save = figures_module.save_figure
+    monkeypatch.setattr(figures_module, "save_figure", spy)
+    rgb = read_png(plot_overlays([(image, gt, pred)], TAX, tmp_path / "flat.png"))
+    assert legends == [["grass", "road", "void / ignored"]]
+
+    width = rgb.shape[1]
+    gt_colour, pred_colour = _pixels(rgb, TAX.colors[1]), _pixels(rgb, TAX.colors[2])
+    assert gt_colour.sum() > 2000 and pred_colour.sum() > 4000
+    # flat ground truth in the middle column, flat prediction in the right one
+    assert width / 3 < np.nonzero(gt_colour)[1].mean() < 2 * width / 3
+    assert np.nonzero(pred_colour)[1].mean() > 2 * width / 3
+    # the ignored half: black in the middle column (not the image's grey); elsewhere only
+    # the panels' frames are black
+    black = _pixels(rgb, (0, 0, 0))
+    left, middle, right = (black[:, i * width // 3 : (i + 1) * width // 3].sum() for i in range(3))
+    assert middle > 10 * max(left, right) and middle > 20000
+    for k in (1, 2):  # no colour blended with the image
+        blended = np.round((grey + np.asarray(TAX.colors[k])) / 2)
+        assert np.all(np.abs(rgb.astype(int) - blended).max(axis=-1) > 2)
+
+    # alpha < 1 lets the image through the label colours
+    half = read_png(plot_overlays([(image, gt, pred)], TAX, tmp_path / "half.png", alpha=0.5))
+    assert _pixels(half, TAX.colors[1]).sum() < 1000  # the legend's swatch only
+    assert _pixels(half, np.round((grey + np.asarray(TAX.colors[1])) / 2)).sum() > 1000
 
 
 def test_per_class_table_rows_and_absent_class():

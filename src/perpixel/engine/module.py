@@ -21,6 +21,9 @@ OPTIM_DEFAULTS: dict[str, Any] = {
     "momentum": 0.9,  # sgd
     "schedule": "cosine",  # cosine | poly | constant
     "warmup_epochs": 0,
+    # learning-rate factor of the pretrained part (`model.backbone`), e.g. 0.1: a pretrained
+    # encoder moves slower than the freshly initialised decoder
+    "backbone_lr_scale": 1.0,
 }
 
 _T = TypeVar("_T", bound="TaskModule")
@@ -29,8 +32,17 @@ _T = TypeVar("_T", bound="TaskModule")
 def configure_optim(module: L.LightningModule, o: dict):
     """`configure_optimizers` for a recipe: `name` adamw (default) | adam | sgd, `lr`,
     `weight_decay`, `momentum` (sgd); `schedule` cosine | poly | constant, stepped per batch,
-    after `warmup_epochs` of linear warm-up."""
-    params, name = module.parameters(), o.get("name", "adamw")
+    after `warmup_epochs` of linear warm-up; `backbone_lr_scale` times `lr` for the
+    parameters of `model.backbone`."""
+    name = o.get("name", "adamw")
+    scale = float(o.get("backbone_lr_scale", 1.0))
+    backbone = [p for n, p in module.named_parameters() if n.startswith("model.backbone.")]
+    backbone = backbone if scale != 1.0 else []  # one group: as runs before this option
+    ids = {id(p) for p in backbone}
+    rest = [p for p in module.parameters() if id(p) not in ids]
+    params: list[dict] = [{"params": rest}]
+    if backbone:
+        params.append({"params": backbone, "lr": o["lr"] * scale})
     opt: torch.optim.Optimizer
     if name == "adamw":
         opt = torch.optim.AdamW(params, lr=o["lr"], weight_decay=o["weight_decay"])

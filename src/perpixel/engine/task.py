@@ -22,7 +22,8 @@ class Task:
         defaults: the full recipe every recipe of this task changes.
         module: the LightningModule class its checkpoints rebuild.
         output: what its models return ("logits" | "edges"), see `perpixel.models.MODELS`.
-        train: (recipe, resume) -> {"best", "last", "best_score", "monitor", "seconds", ...}.
+        train: (recipe, resume, recipe=name) -> {"best", "last", "best_score", "monitor",
+            "seconds", "report", ...}; writes the run folder and its report.
         evaluate: (module or built-in predictor, parsed `perpixel evaluate` args) -> None;
             writes the report and prints a summary.
         predictor: (module or built-in predictor, device) -> Predictor.
@@ -36,7 +37,7 @@ class Task:
     defaults: dict[str, Any]
     module: type[TaskModule]
     output: str
-    train: Callable[[dict, bool], dict]
+    train: Callable[..., dict]
     evaluate: Callable[[Any, argparse.Namespace], None]
     predictor: Callable[[Any, str], Predictor]
     builtins: dict[str, Callable[[], Any]] = field(default_factory=dict)

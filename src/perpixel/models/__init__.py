@@ -6,11 +6,12 @@ from __future__ import annotations
 from perpixel.errors import ConfigError
 from perpixel.models.base import OUTPUT_KINDS, Model
 from perpixel.models.edges import HED, UNetEdges
-from perpixel.models.segmentation import PixelLinear, UNet
+from perpixel.models.segmentation import PixelLinear, UNet, VGGUNet
 
 MODELS: dict[str, type[Model]] = {
     "unet": UNet,
     "linear": PixelLinear,
+    "vgg_unet": VGGUNet,
     "hed": HED,
     "unet_edges": UNetEdges,
 }
@@ -59,6 +60,7 @@ __all__ = [
     "PixelLinear",
     "UNet",
     "UNetEdges",
+    "VGGUNet",
     "build_model",
     "check_model_conf",
     "models_for",

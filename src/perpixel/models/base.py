@@ -39,6 +39,11 @@ class Model(nn.Module):
         # a deep copy: editing a model's (nested) options never edits the class defaults
         self.conf: dict[str, Any] = {**copy.deepcopy(self.default_conf), **conf}
 
+    def load_pretrained(self) -> str | None:
+        """Load the pretrained weights the options name, before training from scratch;
+        returns a description of what was loaded (None: nothing, the default)."""
+        return None
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for old, new in self.renamed_keys.items():
             for key in [k for k in state_dict if k.startswith(prefix + old)]:

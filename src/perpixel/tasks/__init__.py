@@ -9,7 +9,15 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from perpixel.config import UnknownKey, merge, parse_overrides, read_recipe, resolve_recipe
+from perpixel.config import (
+    BadValue,
+    UnknownKey,
+    check_values,
+    merge,
+    parse_overrides,
+    read_recipe,
+    resolve_recipe,
+)
 from perpixel.engine.checkpoint import checkpoint_task, read_checkpoint
 from perpixel.engine.module import TaskModule
 from perpixel.engine.predictor import Predictor
@@ -47,8 +55,10 @@ def _owner(path: tuple[str, ...], task: str) -> str | None:
 def load_recipe(path: str | Path | None = None, overrides: list[str] | dict | None = None) -> dict:
     """A full recipe: its task's defaults <- the YAML file (and its `base:` chain) <-
     overrides (dotted `key=value` strings or a nested dict). The task is the recipe's
-    `task:` (default: segmentation); keys and the model are checked against that task."""
-    from perpixel.models import check_model_conf
+    `task:` (default: segmentation); keys, the type of each value (`check_values`) and the
+    model are checked against that task, so a bad recipe fails here, before any run starts.
+    Number strings such as '1e-3' (YAML 1.1 reads them so) become floats."""
+    from perpixel.models import MODELS, check_model_conf
 
     raw = read_recipe(resolve_recipe(path)) if path is not None else {}
     over = parse_overrides(overrides) if isinstance(overrides, list) else dict(overrides or {})
@@ -66,12 +76,32 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | dict | No
             f"start the recipe with `task: {owner}` (this one is read as `task: {name}`)"
         ) from None
     try:
+        check_values(conf, task.defaults)
+    except BadValue as e:
+        raise ConfigError(f"{_source(path, over, e.path)}: {e}") from None
+    try:
         check_model_conf(conf["model"], task.output, name)
     except ConfigError as e:
         owners = [t for t in TASKS if t != name and _accepts(t, conf["model"].get("name"))]
         hint = f"; it is a model of {owners[0]} recipes (`task: {owners[0]}`)" if owners else ""
         raise ConfigError(f"{path or 'recipe'}: {e}{hint}") from None
+    try:  # the model's options, against its own defaults
+        check_values(
+            conf["model"], MODELS[conf["model"].get("name", "unet")].default_conf, ("model",)
+        )
+    except BadValue as e:
+        raise ConfigError(f"{_source(path, over, e.path)}: {e}") from None
     return conf
+
+
+def _source(path: str | Path | None, overrides: dict, key: tuple[str, ...]) -> str:
+    """What set the value at `key`: the recipe file, or "recipe" (an override, a default)."""
+    node = overrides
+    for k in key:
+        if not isinstance(node, dict) or k not in node:
+            return str(path) if path is not None else "recipe"
+        node = node[k]
+    return "recipe"
 
 
 def _accepts(task: str, model: str | None) -> bool:

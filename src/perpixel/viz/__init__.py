@@ -8,11 +8,12 @@ from perpixel.viz.figures import (
     plot_overlays,
     save_figure,
 )
-from perpixel.viz.html import write_html_report
+from perpixel.viz.html import format_value, write_html_report, write_run_page
 from perpixel.viz.tables import per_class_csv, per_class_table, summary_table
 
 __all__ = [
     "curve_keys",
+    "format_value",
     "per_class_csv",
     "per_class_table",
     "plot_confusion",
@@ -21,4 +22,5 @@ __all__ = [
     "save_figure",
     "summary_table",
     "write_html_report",
+    "write_run_page",
 ]

@@ -25,6 +25,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from perpixel.data.taxonomy import Taxonomy  # noqa: E402
 from perpixel.errors import DataError  # noqa: E402
 from perpixel.io import atomic_path  # noqa: E402
+from perpixel.viz.legend import VOID_COLOR, legend_entries  # noqa: E402
 
 DASH = "—"
 DPI = 120
@@ -218,13 +219,26 @@ def plot_curves(metrics_csv: str | Path, path: str | Path) -> Path:
     return save_figure(fig, path)
 
 
-def _blend(image: np.ndarray, label: np.ndarray, palette: np.ndarray, alpha: float) -> np.ndarray:
-    """Tint `image` (H, W, 3) uint8 with the colours of `label` (H, W). Ids outside
-    [0, len(palette)) stay untinted: that covers the ignore value, which is never a class id."""
-    valid = (label >= 0) & (label < len(palette))
-    colours = palette[np.where(valid, label, 0)].astype(np.float32)
-    out = image.astype(np.float32)
-    out[valid] = (1.0 - alpha) * out[valid] + alpha * colours[valid]
+def label_panel(labels: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
+    """(H, W) integer class ids -> (H, W, 3) uint8 picture in flat class colours (the
+    taxonomy's, as `Taxonomy.colorize`); the ignore value and any id outside
+    0..num_classes-1 are drawn in `VOID_COLOR` (black)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be (H, W), got shape {labels.shape}")
+    labels = labels.astype(np.int64)
+    out = np.empty((*labels.shape, 3), dtype=np.uint8)
+    out[:] = VOID_COLOR
+    known = (labels >= 0) & (labels < taxonomy.num_classes)
+    out[known] = np.asarray(taxonomy.colors, dtype=np.uint8)[labels[known]]
+    return out
+
+
+def _mix(image: np.ndarray, panel: np.ndarray, alpha: float) -> np.ndarray:
+    """`panel` at opacity `alpha` over `image`, both (H, W, 3) uint8; alpha 1 is `panel`."""
+    if alpha >= 1.0:
+        return panel
+    out = (1.0 - alpha) * image.astype(np.float32) + alpha * panel.astype(np.float32)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -232,22 +246,27 @@ def plot_overlays(
     rows: Sequence[tuple[np.ndarray, np.ndarray | None, np.ndarray]],
     taxonomy: Taxonomy,
     path: str | Path,
-    alpha: float = 0.5,
+    alpha: float = 1.0,
     titles: Sequence[str] = ("image", "ground truth", "prediction"),
 ) -> Path:
-    """Grid of samples: image | ground truth over image | prediction over image, as a PNG.
+    """Grid of samples: image | ground truth | prediction, as a PNG.
 
     `rows` holds (image (H, W, 3) uint8, ground truth (H, W) int or None, prediction (H, W)
-    int); sizes may differ between rows. Ground-truth pixels equal to
-    `taxonomy.ignore_index` are left untinted. A legend names the classes that appear.
+    int); sizes may differ between rows. Ground truth and prediction are drawn as flat class
+    colours (`label_panel`): pixels equal to `taxonomy.ignore_index`, or any id outside
+    0..num_classes-1, are black. A legend below the grid names the classes that appear, plus
+    "void / ignored" when such pixels do.
+
+    `alpha` is the opacity of the label colours over the image: 1.0 (the default) draws the
+    flat colours alone; a lower value lets the image show through every label pixel, void
+    ones included.
     """
     if not rows:
         raise ValueError("plot_overlays needs at least one (image, ground truth, prediction) row")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    palette, n = np.asarray(taxonomy.colors, dtype=np.float32), taxonomy.num_classes
-    samples: list[list[Any]] = []  # per row: the image, then each overlay or None
-    present: set[int] = set()
+    samples: list[list[Any]] = []  # per row: the image, then each label panel or None
+    seen: set[int] = set()  # every id in a ground truth or prediction
     for i, (image, gt, pred) in enumerate(rows):
         image = np.asarray(image)
         if image.ndim == 2:
@@ -264,9 +283,8 @@ def plot_overlays(
             lab = np.asarray(lab).astype(np.int64)
             if lab.shape != image.shape[:2]:
                 raise ValueError(f"row {i}: {name} is {lab.shape}, image is {image.shape[:2]}")
-            ids = np.unique(lab)
-            present.update(int(k) for k in ids[(ids >= 0) & (ids < n)])
-            panels.append(_blend(image, lab, palette, alpha))
+            seen.update(int(k) for k in np.unique(lab))
+            panels.append(_mix(image, label_panel(lab, taxonomy), alpha))
         samples.append(panels)
 
     ratios = [s[0].shape[0] / s[0].shape[1] for s in samples]
@@ -277,17 +295,19 @@ def plot_overlays(
             ax = axes[r, c]
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.imshow(np.full_like(panels[0], 238) if panel is None else panel)
             if panel is None:
+                ax.imshow(np.full_like(panels[0], 238))
                 _note(ax, "no ground truth")
+            else:  # label panels: nearest, so that class colours stay flat up to their edges
+                ax.imshow(panel, interpolation=None if c == 0 else "nearest")
             if r == 0 and c < len(titles):
                 ax.set_title(titles[c], fontsize=11)
-    colours = [np.asarray(taxonomy.colors[k]) / 255.0 for k in sorted(present)]
+    entries = legend_entries(np.fromiter(seen, dtype=np.int64, count=len(seen)), taxonomy)
     handles = [
-        Patch(facecolor=c, edgecolor="black", linewidth=0.5)  # type: ignore[arg-type]  # RGB array
-        for c in colours
+        Patch(facecolor=(r / 255, g / 255, b / 255), edgecolor="black", linewidth=0.5)
+        for (r, g, b), _ in entries
     ]
-    labels = [taxonomy.names[k] for k in sorted(present)]
+    labels = [name for _, name in entries]
     fig.tight_layout()
     if handles:  # below the grid, outside every image (bbox_inches="tight" keeps it)
         kw: dict[str, Any] = {"loc": "upper center", "bbox_to_anchor": (0.5, 0.0), "frameon": False}

@@ -20,6 +20,77 @@ figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption,.muted{color:#666;font-size:.9em}"""
 
 
+def format_value(value: object) -> str:
+    """A report value as a reader wants it: floats rounded (4 significant digits, seconds to
+    0.1), mappings as `key value, key value`, sequences joined by commas."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return DASH
+        return f"{value:.1f}" if abs(value) >= 100 else f"{value:.4g}"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {format_value(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(v) for v in value)
+    return str(value)
+
+
+def _info_table(info: Mapping[str, object]) -> str:
+    esc = html.escape
+    kv = "".join(
+        f"<tr><td>{esc(str(k))}</td><td>{esc(format_value(v))}</td></tr>" for k, v in info.items()
+    )
+    return f'<table class="extra">{kv}</table>'
+
+
+def _head(title: str) -> list[str]:
+    t = html.escape(title)
+    return [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{t}</title><style>{CSS}</style></head><body>",
+        f"<h1>{t}</h1>",
+    ]
+
+
+def _figures(out_dir: Path, figures: Sequence[tuple[str, str]]) -> list[str]:
+    esc = html.escape
+    parts = ["<h2>Figures</h2>"] if figures else []
+    for caption, fig_path in figures:
+        src = esc(_figure_src(out_dir, fig_path), quote=True)
+        cap = esc(caption, quote=True)
+        parts.append(
+            f'<figure><img src="{src}" alt="{cap}"><figcaption>{cap}</figcaption></figure>'
+        )
+    return parts
+
+
+def write_run_page(
+    out_dir: str | Path,
+    title: str,
+    info: Mapping[str, object],
+    tables: Sequence[tuple[str, Sequence[str], Sequence[Sequence[object]]]],
+    figures: Sequence[tuple[str, str]] = (),
+    notes: Sequence[str] = (),
+) -> Path:
+    """Write `out_dir/report.html` for any task: the `info` key/values, then each table as
+    (heading, header, rows of values), figures as (caption, path relative to `out_dir`), notes."""
+    out_dir = Path(out_dir)
+    esc = html.escape
+    parts = _head(title) + [_info_table(info)]
+    for heading, header, rows in tables:
+        parts.append(f"<h2>{esc(heading)}</h2>")
+        cells = [[esc(format_value(v)) for v in row] for row in rows]
+        parts.append(_html_table([esc(h) for h in header], cells))
+    parts += _figures(out_dir, figures)
+    if notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
+    parts.append("</body></html>\n")
+    return _write_utf8(out_dir / "report.html", "\n".join(parts))
+
+
 def _html_table(header: list[str], rows: list[list[str]], tr_class: Sequence[str] = ()) -> str:
     """`header` and `rows` hold escaped HTML; cells after the first are right-aligned numbers."""
     out = ["<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr></thead>"]
@@ -54,18 +125,9 @@ def write_html_report(
     """
     out_dir = Path(out_dir)
     esc = html.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{esc(title)}</h1>",
-    ]
+    parts = _head(title)
     if extra:
-        kv = "".join(
-            f"<tr><td>{esc(str(k))}</td><td>{esc(str(v))}</td></tr>" for k, v in extra.items()
-        )
-        parts.append(f'<table class="extra">{kv}</table>')
+        parts.append(_info_table(extra))
 
     parts.append("<h2>Summary</h2>")
     rows = [[esc(str(m))] + [_fmt(r.get(k)) for k, _ in METRICS] for m, r in results.items()]
@@ -85,14 +147,7 @@ def write_html_report(
         "(left out of the means).</p>"
     )
 
-    if figures:
-        parts.append("<h2>Figures</h2>")
-    for caption, fig_path in figures:
-        src = esc(_figure_src(out_dir, fig_path), quote=True)
-        cap = esc(caption, quote=True)
-        parts.append(
-            f'<figure><img src="{src}" alt="{cap}"><figcaption>{cap}</figcaption></figure>'
-        )
+    parts += _figures(out_dir, figures)
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
     parts.append("</body></html>\n")

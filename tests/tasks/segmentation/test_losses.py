@@ -237,3 +237,12 @@ def test_unknown_method_raises():
 def test_no_labelled_pixel_raises():
     with pytest.raises(ValueError):
         class_weights(np.zeros(3), np.zeros(3))
+
+
+def test_sqrt_median_frequency_is_gentler():
+    counts = np.array([1000, 100, 1, 0])
+    pixels = np.array([1000, 1000, 1000, 0])
+    full = class_weights(counts, pixels, "median_frequency")
+    gentle = class_weights(counts, pixels, "sqrt_median_frequency")
+    assert np.allclose(gentle, np.sqrt(full)) and gentle[3] == 0
+    assert gentle[2] < full[2] and gentle[2] > gentle[1] > gentle[0]  # same order, milder

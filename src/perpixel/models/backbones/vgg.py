@@ -9,6 +9,13 @@ import torch.nn as nn
 
 VGG16_CONVS = (2, 2, 3, 3, 3)  # 3x3 convolutions per stage
 VGG16_WIDTHS = (64, 128, 256, 512, 512)
+# Caffe's BGR pixel means (0..255) that the HED weights (and Caffe's VGG16) were trained with
+CAFFE_BGR_MEAN = (104.00699, 116.66877, 122.67892)
+
+
+def to_caffe_bgr(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB in [0, 1] -> Caffe BGR on 0..255 minus `mean` ((1, 3, 1, 1), BGR)."""
+    return x.flip(1) * 255 - mean.to(x.dtype)
 
 
 def vgg16_conv_names() -> list[list[str]]:

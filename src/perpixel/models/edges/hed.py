@@ -15,12 +15,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from perpixel.models.backbones.vgg import VGG16, VGG16_WIDTHS
+from perpixel.models.backbones.vgg import CAFFE_BGR_MEAN, VGG16, VGG16_WIDTHS, to_caffe_bgr
 from perpixel.models.base import Model
 from perpixel.models.layers import upsample_to
-
-# Caffe's BGR pixel means (0..255) that the HED weights were trained with
-CAFFE_BGR_MEAN = (104.00699, 116.66877, 122.67892)
 
 
 class HED(Model):
@@ -64,7 +61,7 @@ class HED(Model):
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) RGB in [0, 1] -> Caffe BGR on 0..255 minus the mean."""
-        return x.flip(1) * 255 - self.mean.to(x.dtype)
+        return to_caffe_bgr(x, self.mean)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         size = tuple(x.shape[-2:])

@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from perpixel.models.segmentation.linear import PixelLinear
 from perpixel.models.segmentation.unet import UNet
+from perpixel.models.segmentation.vgg_unet import VGGUNet
 
-__all__ = ["PixelLinear", "UNet"]
+__all__ = ["PixelLinear", "UNet", "VGGUNet"]

@@ -100,13 +100,14 @@ def evaluate_command(target, args: argparse.Namespace) -> None:
 
     device = "cuda" if args.hw.get("accelerator") in ("gpu", "cuda") else "cpu"
     detector = edge_predictor(target, device)
-    images, gts = split_folders(args.data, args.split)
+    images, gts = split_folders(args.data, args.split or "test")
+    label = images.name if images.parent.name == "images" else "all"  # a flat folder: all
     if args.out:
         out = Path(args.out)
     elif Path(args.checkpoint).is_file():
-        out = Path(args.checkpoint).parent.parent / f"eval_{args.split}"
+        out = Path(args.checkpoint).parent.parent / f"eval_{label}"
     else:
-        out = Path("reports") / f"{args.checkpoint}_{args.split}"
+        out = Path("reports") / f"{args.checkpoint}_{label}"
     names = {p.stem for p in gts.glob("*.mat")}
     maps = out / "edge_maps"
     files = [p for p in sorted(images.iterdir()) if p.stem in names]

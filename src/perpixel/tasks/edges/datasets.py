@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from perpixel.data.batching import pad_stack
 from perpixel.data.images import IMAGE_SUFFIXES, read_image
 from perpixel.data.synthetic import SPLIT_SEEDS, check_conf, generate
 from perpixel.data.transforms import EDGE_IGNORE, build_transform
@@ -179,15 +179,9 @@ class SyntheticEdges(EdgeDataset):
 def collate(batch: list[dict]) -> dict:
     """Stack samples; different sizes are padded to the largest (image 0, edges IGNORE) at the
     bottom and right. Returns image (B, 3, H, W), edges (B, 1, H, W), annotators (B,), name."""
-    h = max(b["image"].shape[-2] for b in batch)
-    w = max(b["image"].shape[-1] for b in batch)
-
-    def pad(x: torch.Tensor, value: float) -> torch.Tensor:
-        return F.pad(x, (0, w - x.shape[-1], 0, h - x.shape[-2]), value=value)
-
     return {
-        "image": torch.stack([pad(b["image"], 0.0) for b in batch]),
-        "edges": torch.stack([pad(b["edges"], IGNORE) for b in batch]),
+        "image": pad_stack([b["image"] for b in batch], 0.0),
+        "edges": pad_stack([b["edges"] for b in batch], IGNORE),
         "annotators": torch.tensor([int(b["annotators"]) for b in batch]),
         "name": [b["name"] for b in batch],
     }

@@ -37,11 +37,13 @@ def _init_model(task: EdgeTask, conf: dict) -> None:
         task.model.load_state_dict(vgg16_backbone_from_torchvision(state), strict=False)
 
 
-def train(conf: dict, resume: bool = False) -> dict:
+def train(
+    conf: dict, resume: bool = False, recipe: str | None = None, find_lr: bool = False
+) -> dict:
     """Train an edge recipe (see `defaults.py`); returns {"best", "last", "best_val_f_approx",
-    "beta", "seconds", "is_global_zero"}. With `resume`, continues from out/checkpoints/last.ckpt.
-    """
-    start_run(conf, resume)
+    "beta", "seconds", "report", "is_global_zero"}. With `resume`, continues from
+    out/checkpoints/last.ckpt; `recipe` names the recipe in the run's report. `find_lr` runs the learning-rate finder instead (no checkpoints)."""
+    start_run(conf, resume, find_lr)
     data = edges_data(conf["data"], conf["seed"])
     train_set, val_set = data.dataset("train"), data.dataset("val")
     for ds in (train_set, val_set):
@@ -53,7 +55,9 @@ def train(conf: dict, resume: bool = False) -> dict:
     task = EdgeTask(conf, beta)
     if not resume:
         _init_model(task, conf)
-    result = fit(task, data, conf, resume, monitor=MONITOR)
+    result = fit(task, data, conf, resume, monitor=MONITOR, recipe=recipe, find_lr=find_lr)
+    if find_lr:
+        return result
     return {
         **result,
         "best_val_f_approx": result["best_score"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from perpixel.errors import PerpixelError
 
@@ -42,17 +43,37 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"report: {Path(args.out) / 'report.html'}")
 
 
-def data_from_arg(arg: str, base: dict, split: str) -> tuple[dict, str]:
-    """A config `data` section and the split name for `perpixel evaluate DATA --split SPLIT`."""
+def data_from_arg(arg: str, base: dict, split: str | None) -> tuple[dict, str, str]:
+    """(config `data` section, split to read, what was read) for `perpixel evaluate DATA
+    [--split SPLIT]`; `base` is the checkpoint's recipe `data:`. SPLIT defaults to test. A
+    folder with images/ + masks/ directly in it (no splits) is read whole, unless it is the
+    folder the checkpoint was trained on with a seeded `data.split`: then its test part (or
+    SPLIT)."""
     if arg == "synthetic":
-        return {**base, "kind": "synthetic"}, split
+        return {**base, "kind": "synthetic"}, split or "test", f"synthetic {split or 'test'}"
     root = Path(arg)
     if not root.is_dir():
         raise PerpixelError(f"{root}: data folder not found")
     if any((root / f"{s}.txt").is_file() for s in ("train", "val", "test")):
-        return {**base, "kind": "camvid", "root": str(root)}, split
-    flat = (root / "images").is_dir()  # images/ + masks/ directly under root: no splits
-    return {**base, "kind": "folder", "root": str(root)}, "." if flat else split
+        return {**base, "kind": "camvid", "root": str(root)}, split or "test", split or "test"
+    data = {**base, "kind": "folder", "root": str(root)}
+    if not (root / "images").is_dir():  # root/<split>/images
+        return data, split or "test", split or "test"
+    trained_here = (
+        base.get("kind") == "folder"
+        and base.get("split")
+        and base.get("root")
+        and Path(base["root"]).resolve() == root.resolve()
+    )
+    if trained_here:
+        part = split or "test"
+        return data, part, f"{part} part of the seeded split {base['split']}"
+    if split is not None:
+        raise PerpixelError(
+            f"{root}: images/ and masks/ sit directly in this folder (no {split}/ split); "
+            "leave out --split to evaluate all its images"
+        )
+    return data, ".", "all images; the folder has no splits"
 
 
 def evaluate_command(task, args: argparse.Namespace) -> None:
@@ -65,23 +86,28 @@ def evaluate_command(task, args: argparse.Namespace) -> None:
     from perpixel.tasks.segmentation.train import evaluate
     from perpixel.viz import summary_table
 
-    data, split = data_from_arg(args.data, task.config["data"], args.split)
+    data, split, read = data_from_arg(args.data, task.config["data"], args.split)
     hw = {"accelerator": "auto", "devices": 1, "strategy": "auto", **args.hw}
     m = evaluate(task, data, split, batch_size=args.batch_size, **hw)
     if L.fabric.utilities.rank_zero.rank_zero_only.rank != 0:  # type: ignore[attr-defined]
         return
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent.parent / f"eval_{args.split}"
-    rows = overlay_rows(
-        Segmenter(task), build_dataset({**data, "test_split": split}, "test"), args.overlays
-    )
+    label = "all" if split == "." else split
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent.parent / f"eval_{label}"
+    dataset: Any = build_dataset({**data, "test_split": split}, "test")
+    rows = overlay_rows(Segmenter(task), dataset, args.overlays)
     name = Path(args.checkpoint).stem
     write_report(
         out,
-        f"Evaluation of {args.checkpoint} on {args.data} ({args.split})",
+        f"Evaluation of {args.checkpoint} on {args.data} ({read})",
         {name: m},
         task.taxonomy,
         overlays=rows,
-        extra={"checkpoint": str(args.checkpoint), "data": str(args.data), "split": args.split},
+        extra={
+            "checkpoint": str(args.checkpoint),
+            "data": str(args.data),
+            "split": read,
+            "images": len(dataset),
+        },
     )
     print(summary_table({name: m}))
     print(f"report: {out / 'report.html'}")

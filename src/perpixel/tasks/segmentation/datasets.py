@@ -11,8 +11,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
+from perpixel.data.batching import pad_stack
 from perpixel.data.images import IMAGE_SUFFIXES, list_images, read_image
 from perpixel.data.memory import InMemory
+from perpixel.data.splits import seeded_split
 from perpixel.data.synthetic import SPLIT_SEEDS, SyntheticSegmentation
 from perpixel.data.taxonomy import CAMVID, DEFAULT_IGNORE, Taxonomy
 from perpixel.data.transforms import build_transform
@@ -113,6 +115,13 @@ class PairedSegmentation(Dataset):
             check_labels(mask, self.taxonomy, mpath)
         return image, mask, ipath.stem
 
+    def select(self, indices: Sequence[int], source: str | Path = "") -> PairedSegmentation:
+        """Keep only the pairs at `indices` (a seeded split); returns self."""
+        self.pairs = [self.pairs[i] for i in indices]
+        if not self.pairs:
+            raise DataError(source or None, "no image/mask pairs in this split (too few images)")
+        return self
+
     def masks(self):
         """Iterate over the masks alone (for class statistics)."""
         for i in range(len(self)):
@@ -202,12 +211,17 @@ class CamVid(PairedSegmentation):
         super().__init__(pairs, CAMVID, transform, source=listing)
 
 
+def ignore_index_of(data: dict) -> int:
+    """The label value that a recipe's `data:` section marks as void."""
+    return {"camvid": 11, "folder": data["ignore_index"]}.get(data["kind"], DEFAULT_IGNORE)
+
+
 def build_dataset(data: dict, role: str, train: bool = False, seed: int = 0) -> Dataset:
     """The dataset playing `role` ("train", "val" or "test"); `data[f"{role}_split"]` names
     the split to read (a folder split, a CamVid list, or a synthetic split; "." = the root)."""
     kind = data["kind"]
     split = data.get(f"{role}_split") or role
-    ignore = {"camvid": 11, "folder": data["ignore_index"]}.get(kind, 255)
+    ignore = ignore_index_of(data)
     transform = build_transform(data["augment"], ignore) if train else None
     if kind == "synthetic":
         conf = dict(data["synthetic"])
@@ -223,15 +237,31 @@ def build_dataset(data: dict, role: str, train: bool = False, seed: int = 0) -> 
     if kind == "camvid":
         return CamVid(data["root"], split, transform)
     if kind == "folder":
-        return FolderSegmentation(
-            data["root"], None if split == "." else split, transform, ignore_index=ignore
-        )
+        root = Path(data["root"])
+        if split == "." or not (root / "images").is_dir():  # "." = the whole flat folder
+            return FolderSegmentation(
+                root, None if split == "." else split, transform, ignore_index=ignore
+            )
+        if not data.get("split"):
+            raise DataError(
+                root,
+                f"images/ and masks/ sit directly in this folder, with no {split}/ subfolder; "
+                "set data.split to split it at random (e.g. -o 'data.split={val: 0.15, "
+                "test: 0.25, seed: 0}'), or make train/, val/ and test/ subfolders",
+            )
+        ds = FolderSegmentation(root, None, transform, ignore_index=ignore)
+        parts = seeded_split(len(ds), data["split"])
+        if split not in parts:
+            raise ConfigError(f"a seeded split has parts train/val/test, not {split!r}")
+        return ds.select(parts[split], f"{root} ({split} part of data.split {data['split']})")
     raise ConfigError(f"unknown data.kind {kind!r}: synthetic, folder or camvid")
 
 
-def collate(batch: list[dict]) -> dict:
-    """Stack samples: image (B, 3, H, W), mask (B, H, W) when every sample has one, name."""
-    out = {"image": torch.stack([b["image"] for b in batch]), "name": [b["name"] for b in batch]}
+def collate(batch: list[dict], ignore_index: int = DEFAULT_IGNORE) -> dict:
+    """Stack samples: image (B, 3, H, W), mask (B, H, W) when every sample has one, name.
+    Samples of different sizes (portrait and landscape) are padded to the largest at the
+    bottom and right: images with 0, masks with `ignore_index`, so padding never counts."""
+    out = {"image": pad_stack([b["image"] for b in batch], 0.0), "name": [b["name"] for b in batch]}
     if all("mask" in b for b in batch):
-        out["mask"] = torch.stack([b["mask"] for b in batch])
+        out["mask"] = pad_stack([b["mask"] for b in batch], ignore_index)
     return out

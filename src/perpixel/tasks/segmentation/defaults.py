@@ -20,6 +20,9 @@ DEFAULTS: dict[str, Any] = {
         "val_split": "val",
         "test_split": "test",
         "ignore_index": 255,  # folder datasets only; CamVid uses 11, synthetic has none
+        # a folder without splits (images/ + masks/ directly under root) is split at random:
+        # {"val": 0.15, "test": 0.25, "seed": 0} (fractions of the images); None: no split
+        "split": None,
         "synthetic": {
             "num_train": 2000,
             "num_val": 200,
@@ -36,7 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "loss": {
         "ce": 1.0,
         "dice": 0.0,
-        "class_weights": None,  # None | median_frequency | inverse_frequency | [w...]
+        # None | median_frequency | sqrt_median_frequency | inverse_frequency | [w...]
+        "class_weights": None,
     },
     "optim": copy.deepcopy(OPTIM_DEFAULTS),
     "trainer": copy.deepcopy(TRAINER_DEFAULTS),

@@ -77,6 +77,9 @@ def class_weights(
 
     - `median_frequency` (Eigen & Fergus 2015, as SegNet): freq_c = count_c / pixels of the
       images containing c; w_c = median(freq) / freq_c.
+    - `sqrt_median_frequency`: the square root of `median_frequency`, the gentler choice
+      for small data sets: rare classes are still learned, but a class seen in a handful of
+      pixels does not get weights of 100 that swamp the gradient of the others.
     - `inverse_frequency`: w_c proportional to 1 / (count_c / total), scaled to mean 1.
     Classes that never occur get weight 0.
     """
@@ -85,17 +88,20 @@ def class_weights(
     w = np.zeros_like(counts)
     if not present.any():
         raise ValueError("no labelled pixel: cannot compute class weights")
-    if method == "median_frequency":
+    if method in ("median_frequency", "sqrt_median_frequency"):
         if image_pixels is None:
-            raise ValueError("median_frequency needs the image_pixels statistics")
+            raise ValueError(f"{method} needs the image_pixels statistics")
         freq = counts[present] / np.asarray(image_pixels, dtype=np.float64)[present]
         w[present] = np.median(freq) / freq
+        if method == "sqrt_median_frequency":
+            w = np.sqrt(w)
     elif method == "inverse_frequency":
         inv = counts.sum() / counts[present]
         w[present] = inv / inv.mean()
     else:
         raise ValueError(
-            f"unknown class-weighting method {method!r}: median_frequency or inverse_frequency"
+            f"unknown class-weighting method {method!r}: median_frequency, "
+            "sqrt_median_frequency or inverse_frequency"
         )
     return w
 

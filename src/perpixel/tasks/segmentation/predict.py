@@ -12,6 +12,7 @@ from perpixel.data.taxonomy import Taxonomy
 from perpixel.engine.predictor import ImageLike, Predictor, to_tensor
 from perpixel.io import write_png
 from perpixel.tasks.segmentation.module import SegmentationTask
+from perpixel.viz.legend import with_legend
 
 
 @dataclass
@@ -33,9 +34,11 @@ def overlay(
 
 class Segmenter(Predictor):
     """A trained segmenter: `predict(image)` -> `Prediction`; `predict_folder(in, out)` writes
-    NAME.png (class ids), NAME_color.png and NAME_overlay.png (opacity `alpha`)."""
+    NAME.png (class ids, the image's size: the machine-readable output), NAME_color.png and
+    NAME_overlay.png (opacity `alpha`); the last two for people, with a legend strip of the
+    classes present appended below the image (`perpixel.viz.legend.with_legend`)."""
 
-    outputs = "NAME.png class ids, NAME_color.png, NAME_overlay.png"
+    outputs = "NAME.png class ids, NAME_color.png, NAME_overlay.png (with a legend)"
 
     def __init__(self, task: SegmentationTask, device: str = "cpu", alpha: float = 0.5):
         self.task = task.to(device).eval()
@@ -62,6 +65,8 @@ class Segmenter(Predictor):
         rgb = (item["image"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         name = item["name"]
         main = write_png(out_dir / f"{name}.png", labels)
-        write_png(out_dir / f"{name}_color.png", self.taxonomy.colorize(labels))
-        write_png(out_dir / f"{name}_overlay.png", overlay(rgb, labels, self.taxonomy, self.alpha))
+        tax = self.taxonomy
+        write_png(out_dir / f"{name}_color.png", with_legend(tax.colorize(labels), labels, tax))
+        tinted = overlay(rgb, labels, tax, self.alpha)
+        write_png(out_dir / f"{name}_overlay.png", with_legend(tinted, labels, tax))
         return main

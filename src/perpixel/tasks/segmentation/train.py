@@ -3,22 +3,29 @@ run for `task: segmentation`."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from perpixel.engine.data import RecipeData
 from perpixel.engine.trainer import fit, init_weights, make_trainer, start_run
 from perpixel.errors import PerpixelError
-from perpixel.tasks.segmentation.datasets import build_dataset, collate
+from perpixel.models import Model
+from perpixel.tasks.segmentation.datasets import build_dataset, collate, ignore_index_of
 from perpixel.tasks.segmentation.losses import class_pixel_counts, class_weights
 from perpixel.tasks.segmentation.module import SegmentationTask
+from perpixel.tasks.segmentation.predict import Segmenter
+from perpixel.tasks.segmentation.report import overlay_rows
+from perpixel.viz import plot_overlays
 
 MONITOR = "val/miou"
 
 
 def segmentation_data(data: dict, seed: int = 0) -> RecipeData:
     """The data module of a recipe's `data:` section."""
-    return RecipeData(data, build_dataset, collate, seed)
+    return RecipeData(
+        data, build_dataset, partial(collate, ignore_index=ignore_index_of(data)), seed
+    )
 
 
 def compute_class_weights(spec: str | list | None, dataset) -> list[float] | None:
@@ -31,12 +38,15 @@ def compute_class_weights(spec: str | list | None, dataset) -> list[float] | Non
     return [float(w) for w in class_weights(counts, image_pixels, spec)]
 
 
-def train(conf: dict, resume: bool = False) -> dict:
+def train(
+    conf: dict, resume: bool = False, recipe: str | None = None, find_lr: bool = False
+) -> dict:
     """Train a segmentation recipe (see `perpixel.tasks.segmentation.defaults`); returns
-    {"best", "last", "best_score", "best_val_miou", "monitor", "seconds", "is_global_zero"}.
-    "best" is the last checkpoint when no validation ran. With `resume`, training continues
-    from `out/checkpoints/last.ckpt`."""
-    start_run(conf, resume)
+    {"best", "last", "best_score", "best_val_miou", "monitor", "seconds", "report",
+    "is_global_zero"}. "best" is the last checkpoint when no validation ran. With `resume`,
+    training continues from `out/checkpoints/last.ckpt`; `recipe` names the recipe in the
+    run's report (report.html in the run folder, with overlays of validation images)."""
+    start_run(conf, resume, find_lr)
     data = segmentation_data(conf["data"], conf["seed"])
     train_set: Any = data.dataset("train")  # has the taxonomy and masks()
     for split in ("train", "val"):
@@ -47,7 +57,25 @@ def train(conf: dict, resume: bool = False) -> dict:
     task = SegmentationTask(conf, train_set.taxonomy.to_dict(), weights)
     if conf["init_from"] and not resume:
         init_weights(task, SegmentationTask.load(conf["init_from"]), conf["init_from"])
-    result = fit(task, data, conf, resume, monitor=MONITOR)
+    elif not resume:
+        source = cast(Model, task.model).load_pretrained()
+        if source:
+            print(f"pretrained weights: {source}", flush=True)
+    val_set = data.dataset("val")
+
+    def overlays(result: dict) -> list[tuple[str, str]]:
+        out = Path(conf["out"])
+        rows = overlay_rows(Segmenter(SegmentationTask.load(result["best"])), val_set, 4)
+        plot_overlays(rows, train_set.taxonomy, out / "overlays.png")
+        return [
+            ("Validation images: ground truth and the best checkpoint's prediction", "overlays.png")
+        ]
+
+    result = fit(
+        task, data, conf, resume, monitor=MONITOR, recipe=recipe, figures=overlays, find_lr=find_lr
+    )
+    if find_lr:
+        return result
     return {**result, "best_val_miou": result["best_score"], "monitor": MONITOR}
 
 

