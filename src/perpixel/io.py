@@ -1,9 +1,11 @@
-"""Atomic file writes: a reader never sees a half-written output."""
+"""Atomic file writes (a reader never sees a half-written output), and reading torch files
+as plain data only (a file someone sent you cannot run code when opened)."""
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +14,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from perpixel.errors import PerpixelError
 
 
 def umask() -> int:
@@ -58,3 +62,30 @@ def write_json(path: str | Path, obj: Any) -> Path:
 def write_png(path: str | Path, array: np.ndarray) -> Path:
     """Write an (H, W) or (H, W, 3) uint8 array as PNG, atomically."""
     return atomic_write(path, lambda p: Image.fromarray(array).save(p, format="PNG"))
+
+
+REFUSED = (
+    "refused: the file holds Python objects that are not plain data (tensors, numbers, "
+    "strings, lists, dicts), and unpickling them could run code"
+)
+
+
+def load_plain(path: str | Path, what: str, missing: str, map_location: str = "cpu") -> Any:
+    """`torch.load(path, weights_only=True)`: tensors, numbers, strings, lists and dicts
+    only. PerpixelError in one line naming the file: `missing` when there is none; the
+    refused class or function when it carries code; "not `what`" when it is not a torch file."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise PerpixelError(f"{path}: {missing}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's plain-data unpickler names the class or function it refused ("GLOBAL ...")
+        refused = [line.strip() for line in str(e).splitlines() if "GLOBAL" in line]
+        if refused:
+            raise PerpixelError(f"{path}: {REFUSED} ({refused[0]})") from None
+        raise PerpixelError(f"{path}: not {what} (not a torch file)") from None
+    except Exception as e:  # noqa: BLE001 - any other failure means "not that kind of file"
+        raise PerpixelError(f"{path}: not {what} ({type(e).__name__}: {e})") from None

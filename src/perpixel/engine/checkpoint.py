@@ -8,38 +8,18 @@ taxonomy), and Lightning's training state (epoch, optimiser, loops) for `--resum
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import torch
 
 from perpixel.errors import PerpixelError
-from perpixel.io import atomic_path
-
-REFUSED = (
-    "refused: the file holds Python objects that are not plain data (tensors, numbers, "
-    "strings, lists, dicts), and unpickling them could run code"
-)
+from perpixel.io import atomic_path, load_plain
 
 
 def read_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
     """The checkpoint dict at `path`, unpickled as plain data only; PerpixelError naming the
     file when it is missing, carries code, or is not a perpixel checkpoint."""
-    path = Path(path)
-    if not path.is_file():
-        raise PerpixelError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        # torch's plain-data unpickler names the class or function it refused ("GLOBAL ...")
-        refused = [line.strip() for line in str(e).splitlines() if "GLOBAL" in line]
-        if refused:
-            raise PerpixelError(f"{path}: {REFUSED} ({refused[0]})") from None
-        raise PerpixelError(f"{path}: not a perpixel checkpoint (not a torch file)") from None
-    except Exception as e:  # noqa: BLE001 - any other failure means "not a checkpoint"
-        raise PerpixelError(
-            f"{path}: not a perpixel checkpoint ({type(e).__name__}: {e})"
-        ) from None
+    ckpt = load_plain(path, "a perpixel checkpoint", "checkpoint not found", map_location)
     if not isinstance(ckpt, dict) or not {"state_dict", "hyper_parameters"} <= set(ckpt):
         raise PerpixelError(f"{path}: not a perpixel checkpoint (no state_dict/hyper_parameters)")
     return ckpt

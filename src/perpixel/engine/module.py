@@ -36,8 +36,11 @@ def configure_optim(module: L.LightningModule, o: dict):
     parameters of `model.backbone`."""
     name = o.get("name", "adamw")
     scale = float(o.get("backbone_lr_scale", 1.0))
-    backbone = [p for n, p in module.named_parameters() if n.startswith("model.backbone.")]
-    backbone = backbone if scale != 1.0 else []  # one group: as runs before this option
+    backbone = (  # at scale 1, one group: as runs before this option
+        [p for n, p in module.named_parameters() if n.startswith("model.backbone.")]
+        if scale != 1.0
+        else []
+    )
     ids = {id(p) for p in backbone}
     rest = [p for p in module.parameters() if id(p) not in ids]
     params: list[dict] = [{"params": rest}]

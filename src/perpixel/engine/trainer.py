@@ -158,13 +158,12 @@ class ResumedCSVLogger(CSVLogger):
 
     @property
     def experiment(self):
-        if self._experiment is None:
-            writer = super().experiment  # removes the old file
-            if self.kept:
-                writer.metrics = [dict(r) for r in self.kept]
-                writer.save()
-            return writer
-        return super().experiment
+        fresh = self._experiment is None
+        writer = super().experiment  # made on first use; that removes the old file
+        if fresh and self.kept:
+            writer.metrics = [dict(r) for r in self.kept]
+            writer.save()
+        return writer
 
 
 def make_trainer(
@@ -232,13 +231,11 @@ def start_run(conf: dict, resume: bool, find_lr: bool = False) -> None:
     learning-rate finder writes no checkpoint, so any out does); seed."""
     out = Path(conf["out"])
     last = out / "checkpoints" / "last.ckpt"
-    if find_lr:
-        resume = False
-    elif resume and not last.is_file():
-        raise PerpixelError(f"{last}: nothing to resume from")
-    if resume:
+    if resume and not find_lr:
+        if not last.is_file():
+            raise PerpixelError(f"{last}: nothing to resume from")
         read_checkpoint(last)  # plain data only, before Lightning opens it
-    if not resume and not find_lr and last.is_file():
+    elif not find_lr and last.is_file():
         raise PerpixelError(
             f"{out} already holds a run; pass --resume to continue it or choose another out"
         )

@@ -25,7 +25,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from perpixel.data.taxonomy import Taxonomy  # noqa: E402
 from perpixel.errors import DataError  # noqa: E402
 from perpixel.io import atomic_path  # noqa: E402
-from perpixel.viz.legend import VOID_COLOR, legend_entries  # noqa: E402
+from perpixel.viz.legend import legend_entries  # noqa: E402
 
 DASH = "—"
 DPI = 120
@@ -226,12 +226,7 @@ def label_panel(labels: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"labels must be (H, W), got shape {labels.shape}")
-    labels = labels.astype(np.int64)
-    out = np.empty((*labels.shape, 3), dtype=np.uint8)
-    out[:] = VOID_COLOR
-    known = (labels >= 0) & (labels < taxonomy.num_classes)
-    out[known] = np.asarray(taxonomy.colors, dtype=np.uint8)[labels[known]]
-    return out
+    return taxonomy.colorize(labels.astype(np.int64))  # unknown ids: black = VOID_COLOR
 
 
 def _mix(image: np.ndarray, panel: np.ndarray, alpha: float) -> np.ndarray:

@@ -72,3 +72,15 @@ def test_construction_reads_no_weights(monkeypatch):
 
     monkeypatch.setattr(m, "pretrained_vgg16", lambda spec: pytest.fail("loaded weights"))
     build_model({"name": "vgg_unet", "widths": [4, 4, 4, 4, 4], "num_classes": 2})
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("unpickling ran code",))
+
+
+def test_a_weights_file_that_carries_code_is_refused(tmp_path):
+    torch.save({"features.0.weight": _RunsCode()}, tmp_path / "vgg16.pth")
+    with pytest.raises(PerpixelError, match=r"vgg16.pth: refused: .*GLOBAL") as e:
+        pretrained_vgg16(str(tmp_path / "vgg16.pth"))
+    assert "\n" not in str(e.value)

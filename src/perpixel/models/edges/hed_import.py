@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from perpixel.errors import DataError, PerpixelError
+from perpixel.io import load_plain
 from perpixel.models.backbones.vgg import VGG16_CONVS, vgg16_conv_names
 from perpixel.models.edges.hed import CAFFE_BGR_MEAN, HED
 
@@ -125,3 +126,10 @@ def vgg16_backbone_from_torchvision(state: dict[str, torch.Tensor]) -> dict[str,
     out[f"{first}.bias"] = b + (w.sum((2, 3)) * offset).sum(1)
     out[f"{first}.weight"] = (w / (255 * std).view(1, 3, 1, 1)).flip(1)
     return out
+
+
+def load_torchvision_vgg16(path: str | Path) -> dict[str, torch.Tensor]:
+    """`vgg16_backbone_from_torchvision` of a torchvision VGG16 `.pth` file, read as plain
+    data (`perpixel.io.load_plain`: a file that carries code is refused, nothing runs)."""
+    state = load_plain(path, "a torchvision VGG16 state dict", "VGG16 weights file not found")
+    return vgg16_backbone_from_torchvision(state)

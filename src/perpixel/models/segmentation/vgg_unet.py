@@ -91,8 +91,8 @@ def pretrained_vgg16(spec: str) -> tuple[dict[str, torch.Tensor], str]:
     "hed", "imagenet" or a torchvision VGG16 file."""
     from perpixel.models.edges.hed_import import (
         find_hed_weights,
+        load_torchvision_vgg16,
         read_keras_hed,
-        vgg16_backbone_from_torchvision,
     )
 
     if spec == "hed":
@@ -100,13 +100,7 @@ def pretrained_vgg16(spec: str) -> tuple[dict[str, torch.Tensor], str]:
         hed = read_keras_hed(path)
     else:
         path = imagenet_vgg16_file() if spec == "imagenet" else Path(spec)
-        if not path.is_file():
-            raise PerpixelError(f"{path}: VGG16 weights file not found")
-        try:
-            tv = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - any unreadable or unsafe file: one line
-            raise PerpixelError(f"{path}: not a plain-data VGG16 state dict ({e})") from None
-        hed = vgg16_backbone_from_torchvision(tv)
+        hed = load_torchvision_vgg16(path)
     prefix = "backbone."
     return {k[len(prefix) :]: v for k, v in hed.items() if k.startswith(prefix)}, str(path)
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import torch
-
 from perpixel.engine.data import RecipeData
 from perpixel.engine.trainer import fit, init_weights, start_run
-from perpixel.errors import ConfigError, PerpixelError
+from perpixel.errors import ConfigError
 from perpixel.tasks.edges.datasets import BSDS500, build_dataset, collate
 from perpixel.tasks.edges.loss import edge_fraction
 from perpixel.tasks.edges.module import EdgeTask
@@ -26,15 +22,12 @@ def _init_model(task: EdgeTask, conf: dict) -> None:
     if conf["init_from"]:
         init_weights(task, EdgeTask.load(conf["init_from"]), conf["init_from"])
     if conf["init_vgg16"]:
-        from perpixel.models.edges.hed_import import vgg16_backbone_from_torchvision
+        from perpixel.models.edges.hed_import import load_torchvision_vgg16
 
         if conf["model"].get("name") != "hed":
             raise ConfigError("init_vgg16 needs model.name: hed")
-        path = Path(conf["init_vgg16"])
-        if not path.is_file():
-            raise PerpixelError(f"{path}: VGG16 weights not found")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        task.model.load_state_dict(vgg16_backbone_from_torchvision(state), strict=False)
+        state = load_torchvision_vgg16(conf["init_vgg16"])
+        task.model.load_state_dict(state, strict=False)
 
 
 def train(

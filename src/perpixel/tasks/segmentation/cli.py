@@ -49,6 +49,8 @@ def data_from_arg(arg: str, base: dict, split: str | None) -> tuple[dict, str, s
     folder with images/ + masks/ directly in it (no splits) is read whole, unless it is the
     folder the checkpoint was trained on with a seeded `data.split`: then its test part (or
     SPLIT)."""
+    from perpixel.tasks.segmentation.datasets import flat_layout
+
     if arg == "synthetic":
         return {**base, "kind": "synthetic"}, split or "test", f"synthetic {split or 'test'}"
     root = Path(arg)
@@ -57,7 +59,7 @@ def data_from_arg(arg: str, base: dict, split: str | None) -> tuple[dict, str, s
     if any((root / f"{s}.txt").is_file() for s in ("train", "val", "test")):
         return {**base, "kind": "camvid", "root": str(root)}, split or "test", split or "test"
     data = {**base, "kind": "folder", "root": str(root)}
-    if not (root / "images").is_dir():  # root/<split>/images
+    if not flat_layout(root):  # root/<split>/images
         return data, split or "test", split or "test"
     trained_here = (
         base.get("kind") == "folder"

@@ -211,6 +211,11 @@ class CamVid(PairedSegmentation):
         super().__init__(pairs, CAMVID, transform, source=listing)
 
 
+def flat_layout(root: Path) -> bool:
+    """Whether `root` holds images/ (+ masks/) directly, with no train/val/test subfolders."""
+    return (root / "images").is_dir()
+
+
 def ignore_index_of(data: dict) -> int:
     """The label value that a recipe's `data:` section marks as void."""
     return {"camvid": 11, "folder": data["ignore_index"]}.get(data["kind"], DEFAULT_IGNORE)
@@ -238,7 +243,7 @@ def build_dataset(data: dict, role: str, train: bool = False, seed: int = 0) -> 
         return CamVid(data["root"], split, transform)
     if kind == "folder":
         root = Path(data["root"])
-        if split == "." or not (root / "images").is_dir():  # "." = the whole flat folder
+        if split == "." or not flat_layout(root):  # "." = the whole flat folder
             return FolderSegmentation(
                 root, None if split == "." else split, transform, ignore_index=ignore
             )
