@@ -110,8 +110,8 @@ def test_edge_model_in_a_segmentation_recipe_names_the_task(tmp_path):
 
 def test_unknown_task(tmp_path):
     p = tmp_path / "r.yaml"
-    p.write_text("task: keypoints\n")
-    with pytest.raises(ConfigError, match="unknown task 'keypoints'"):
+    p.write_text("task: instances\n")
+    with pytest.raises(ConfigError, match="unknown task 'instances'"):
         load_config(p)
 
 

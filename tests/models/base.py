@@ -1,10 +1,12 @@
-"""The one tester that every registered model passes, segmentation and edge models alike.
+"""The one tester that every registered model passes, whatever its output kind.
 
 Subclass `ModelTester` in `tests/models/<output>/test_<model>.py`; set `name` (the
 `build_model` name), `model_class` and `conf` (small options that keep the test fast); edge
 models also set `num_sides`. What a model returns depends on its `output` kind:
 "logits": (B, num_classes, H, W); "edges": {"fused": (B, 1, H, W), "sides": num_sides x
-(B, 1, H, W)}. `tests/models/test_registry.py` checks that every model in `MODELS` has one.
+(B, 1, H, W)}; "keypoints": {"logits": (B, 65, H/8, W/8), "descriptors": (B, D, H/8, W/8)}
+(no "descriptors" without a descriptor head), at sizes that are multiples of 8.
+`tests/models/test_registry.py` checks that every model in `MODELS` has one.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import torch
 
 from perpixel.engine.export import export_onnx
 from perpixel.errors import ConfigError
-from perpixel.models import MODELS, OUTPUTS, build_model
+from perpixel.models import MODELS, OUTPUT_KINDS, OUTPUTS, build_model
 from perpixel.models.base import Model
 from perpixel.models.edges import FusedLogits
+from perpixel.models.keypoints import KeypointOutputs
 
-SIZES = [(17, 29), (37, 53), (64, 64)]
+SIZES = [(17, 29), (37, 53), (64, 64)]  # (H, W): odd sizes, as most models take any size
+# the sizes for the output kinds whose models take only some sizes (a subclass may override)
+SIZES_FOR = {"keypoints": [(16, 24), (40, 56), (64, 64)]}  # multiples of the 8x8 cells
 
 
 def assert_every_parameter_learns(model: torch.nn.Module) -> None:
@@ -37,13 +42,31 @@ class ModelTester:
     conf: dict = {}
     num_classes: int = 3  # for models with a `num_classes` option
     num_sides: int  # for edge models
-    other_in_channels: int | None = 1  # an in_channels other than 3 the model takes, or None
+    other_in_channels: int | None = 1  # an in_channels other than the default it takes, or None
+    sizes: list[tuple[int, int]] | None = None  # 3 (H, W); None: SIZES_FOR or SIZES
 
     # ------------------------------------------------------------ helpers
 
     @property
     def output(self) -> str:
         return self.model_class.output
+
+    @property
+    def size_list(self) -> list[tuple[int, int]]:
+        """The three sizes the tests use, smallest first."""
+        return self.sizes or SIZES_FOR.get(self.output, SIZES)
+
+    def expected_shapes(self, model: Model, batch: int, h: int, w: int) -> list[tuple]:
+        """The shapes of `maps(model(images(batch, h, w)))`."""
+        c = model.conf
+        if self.output == "edges":
+            return [(batch, 1, h, w)] * (1 + self.num_sides)
+        if self.output == "keypoints":
+            shapes = [(batch, 65, h // 8, w // 8)]
+            if c["descriptors"]:
+                shapes.append((batch, c["descriptor_dim"], h // 8, w // 8))
+            return shapes
+        return [(batch, c["num_classes"], h, w)]
 
     def options(self, **overrides) -> dict:
         """`{"name", **conf}` with `num_classes` where the model has it, then `overrides`."""
@@ -62,10 +85,13 @@ class ModelTester:
         return torch.rand(batch, channels, h, w, generator=g)
 
     def maps(self, out) -> list[torch.Tensor]:
-        """Every map a model returns: [logits] or [fused, *sides]."""
+        """Every map a model returns: [logits], [fused, *sides] or [logits, descriptors]."""
         if self.output == "edges":
             assert isinstance(out, dict) and set(out) == {"fused", "sides"}
             return [out["fused"], *out["sides"]]
+        if self.output == "keypoints":
+            assert isinstance(out, dict) and set(out) in ({"logits"}, {"logits", "descriptors"})
+            return [out[k] for k in ("logits", "descriptors") if k in out]
         assert isinstance(out, torch.Tensor)
         return [out]
 
@@ -74,24 +100,28 @@ class ModelTester:
             torch.testing.assert_close(x, y, **tol)
 
     def exportable(self, model: Model) -> torch.nn.Module:
-        """The module `export_onnx` takes: one (B, C, H, W) output."""
+        """The module to export: one (B, C, H, W) output (`export_onnx`), or for keypoint
+        models a tuple of maps (`KeypointOutputs`)."""
+        if self.output == "keypoints":
+            return KeypointOutputs(model)
         return FusedLogits(model) if self.output == "edges" else model
 
     # ------------------------------------------------------------ shapes
 
     @pytest.mark.parametrize("batch", [1, 3])
-    @pytest.mark.parametrize("size", SIZES)
-    def test_output_shapes(self, size, batch):
-        maps = self.maps(self.build()(self.images(batch, *size)))
-        if self.output == "edges":
-            assert len(maps) == 1 + self.num_sides
-            channels = 1
-        else:
-            channels = self.num_classes
+    @pytest.mark.parametrize("k", range(len(SIZES)))
+    def test_output_shapes(self, k, batch):
+        size = self.size_list[k]
+        model = self.build()
+        maps = self.maps(model(self.images(batch, *size)))
+        if self.output == "logits":
+            assert model.conf["num_classes"] == self.num_classes
+        assert [y.shape for y in maps] == self.expected_shapes(model, batch, *size)
         for y in maps:
-            assert y.shape == (batch, channels, *size)
             assert y.dtype == torch.float32
             assert torch.isfinite(y).all()
+        if self.output == "keypoints" and len(maps) == 2:  # unit descriptors
+            torch.testing.assert_close(maps[1].norm(dim=1), torch.ones_like(maps[1][:, 0]))
 
     def test_num_classes_and_in_channels(self):
         over = {}
@@ -100,21 +130,30 @@ class ModelTester:
         if self.other_in_channels is not None:
             over["in_channels"] = self.other_in_channels
         model = self.build(**over)
-        out = model(self.images(2, 17, 29, channels=over.get("in_channels", 3)))
-        for y in self.maps(out):
-            assert y.shape == (2, over.get("num_classes", 1), 17, 29)
+        size = self.size_list[0]
+        out = model(self.images(2, *size, channels=over.get("in_channels", 3)))
+        assert [y.shape for y in self.maps(out)] == self.expected_shapes(model, 2, *size)
+        if "num_classes" in over:
+            assert self.maps(out)[0].shape[1] == 5
 
     def test_export_module_returns_the_main_map(self):
         model = self.build().eval()
-        x = self.images(2, 17, 29)
+        x = self.images(2, *self.size_list[0])
         with torch.no_grad():
-            torch.testing.assert_close(self.exportable(model)(x), self.maps(model(x))[0])
+            got = self.exportable(model)(x)
+            maps = self.maps(model(x))
+        got = list(got) if isinstance(got, tuple) else [got]
+        # the main map alone; keypoint models export every map
+        want = maps if self.output == "keypoints" else maps[:1]
+        assert len(got) == len(want)
+        for a, b in zip(got, want, strict=True):
+            torch.testing.assert_close(a, b)
 
     # ------------------------------------------------------------ training and inference
 
     def test_gradients_reach_every_parameter(self):
         model = self.build().train()
-        out = model(self.images(2, 17, 29))
+        out = model(self.images(2, *self.size_list[0]))
         g = torch.Generator().manual_seed(1)
         loss = sum((y * torch.randn(y.shape, generator=g)).sum() for y in self.maps(out))
         loss.backward()
@@ -122,7 +161,7 @@ class ModelTester:
 
     def test_eval_mode_is_deterministic(self):
         model = self.build().eval()
-        x = self.images(2, 37, 53)
+        x = self.images(2, *self.size_list[1])
         with torch.no_grad():
             a, b = model(x), model(x)
         for y, z in zip(self.maps(a), self.maps(b), strict=True):
@@ -130,7 +169,7 @@ class ModelTester:
 
     def test_eval_batch_items_are_independent(self):
         model = self.build().eval()
-        x = self.images(3, 17, 29)
+        x = self.images(3, *self.size_list[0])
         with torch.no_grad():
             together = self.maps(model(x))
             alone = [self.maps(model(x[i : i + 1])) for i in range(3)]
@@ -142,7 +181,7 @@ class ModelTester:
         other = build_model(self.options())
         other.load_state_dict(model.state_dict())
         other.eval()
-        x = self.images(1, 17, 29)
+        x = self.images(1, *self.size_list[0])
         with torch.no_grad():
             self.assert_maps_close(model(x), other(x))
 
@@ -159,21 +198,25 @@ class ModelTester:
         # inside another module too (a task holds its model as `model.`)
         FusedLogits(other).load_state_dict({f"model.{k}": v for k, v in old.items()})
         other.eval()
-        x = self.images(1, 17, 29)
+        x = self.images(1, *self.size_list[0])
         with torch.no_grad():
             self.assert_maps_close(model(x), other(x), rtol=0, atol=0)
 
     def test_onnx_export_agrees_with_onnx_runtime(self, tmp_path):
-        # export_onnx checks ONNX Runtime against PyTorch at a size other than the traced one
-        r = export_onnx(self.exportable(self.build()), tmp_path / "m.onnx", sample_size=(32, 48))
+        # ONNX Runtime is checked against PyTorch at a size other than the traced one
+        module = self.exportable(self.build())
+        r = export_onnx(module, tmp_path / "m.onnx", sample_size=(32, 48))
+        if self.output == "keypoints":  # sizes rounded up to the 8x8 cells
+            assert r["checked_size"] == [2, 3, 72, 64]
+        else:
+            assert r["checked_size"] == [2, 3, 69, 61]
         assert r["max_abs_diff"] < 1e-3
-        assert r["checked_size"] == [2, 3, 69, 61]
         assert (tmp_path / "m.onnx").is_file()
 
     # ------------------------------------------------------------ configuration
 
     def test_output_kind(self):
-        assert self.model_class.output in ("logits", "edges")
+        assert self.model_class.output in OUTPUT_KINDS
         assert OUTPUTS[self.name] == self.model_class.output
 
     def test_default_conf(self):

@@ -49,11 +49,14 @@ def test_outputs_come_from_the_classes():
         "vgg_unet": "logits",
         "hed": "edges",
         "unet_edges": "edges",
+        "superpoint": "keypoints",
+        "magicpoint": "keypoints",
     }
     assert all(OUTPUTS[n] == cls.output in OUTPUT_KINDS for n, cls in MODELS.items())
     assert all(issubclass(cls, Model) for cls in MODELS.values())
     assert models_for("logits") == ["linear", "unet", "vgg_unet"]
     assert models_for("edges") == ["hed", "unet_edges"]
+    assert models_for("keypoints") == ["magicpoint", "superpoint"]
     assert models_for("points") == []
 
 
@@ -61,6 +64,7 @@ def test_check_model_conf():
     check_model_conf({"name": "unet", "depth": 2})
     check_model_conf({}, output="logits")  # the default model is the U-Net
     check_model_conf({"name": "hed", "widths": [2] * 5}, output="edges", task="edge")
+    check_model_conf({"name": "superpoint", "batch_norm": True}, output="keypoints")
     with pytest.raises(ConfigError, match="unknown model 'nope'"):
         check_model_conf({"name": "nope"})
     with pytest.raises(ConfigError, match=r"outputs edges, which segmentation recipes"):

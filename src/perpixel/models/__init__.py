@@ -6,6 +6,7 @@ from __future__ import annotations
 from perpixel.errors import ConfigError
 from perpixel.models.base import OUTPUT_KINDS, Model
 from perpixel.models.edges import HED, UNetEdges
+from perpixel.models.keypoints import MagicPoint, SuperPoint
 from perpixel.models.segmentation import PixelLinear, UNet, VGGUNet
 
 MODELS: dict[str, type[Model]] = {
@@ -14,8 +15,11 @@ MODELS: dict[str, type[Model]] = {
     "vgg_unet": VGGUNet,
     "hed": HED,
     "unet_edges": UNetEdges,
+    "superpoint": SuperPoint,
+    "magicpoint": MagicPoint,
 }
-# each model's output kind (see `OUTPUT_KINDS`): "logits" (segmentation) or "edges"
+# each model's output kind (see `OUTPUT_KINDS`): "logits" (segmentation), "edges" or
+# "keypoints"
 OUTPUTS: dict[str, str] = {name: cls.output for name, cls in MODELS.items()}
 
 
@@ -56,8 +60,10 @@ __all__ = [
     "MODELS",
     "OUTPUTS",
     "OUTPUT_KINDS",
+    "MagicPoint",
     "Model",
     "PixelLinear",
+    "SuperPoint",
     "UNet",
     "UNetEdges",
     "VGGUNet",

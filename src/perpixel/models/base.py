@@ -9,8 +9,11 @@ import torch.nn as nn
 
 # what a model's forward returns, given (B, in_channels, H, W) images in [0, 1]:
 # "logits": (B, num_classes, H, W) class logits (segmentation);
-# "edges": {"fused": (B, 1, H, W), "sides": [(B, 1, H, W), ...]} edge logits
-OUTPUT_KINDS = ("logits", "edges")
+# "edges": {"fused": (B, 1, H, W), "sides": [(B, 1, H, W), ...]} edge logits;
+# "keypoints": {"logits": (B, 65, H/8, W/8) interest-point logits per 8x8 cell (64 positions +
+# a "no point" dustbin), "descriptors": (B, D, H/8, W/8) L2-normalised along dim 1, absent
+# without a descriptor head}; H and W multiples of 8
+OUTPUT_KINDS = ("logits", "edges", "keypoints")
 
 
 class Model(nn.Module):

@@ -27,6 +27,7 @@ from perpixel.errors import ConfigError, PerpixelError
 TASKS: dict[str, str] = {
     "segmentation": "perpixel.tasks.segmentation",
     "edges": "perpixel.tasks.edges",
+    "keypoints": "perpixel.tasks.keypoints",
 }
 
 
