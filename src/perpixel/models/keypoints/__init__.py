@@ -6,7 +6,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from perpixel.models.keypoints.superpoint import MagicPoint, SuperPoint, sample_descriptors
+from perpixel.models.keypoints.superpoint import (
+    MagicPoint,
+    SuperPoint,
+    sample_descriptors,
+    to_gray,
+)
 
 
 class KeypointOutputs(nn.Module):
@@ -27,4 +32,4 @@ class KeypointOutputs(nn.Module):
         return (out["logits"], out["descriptors"]) if "descriptors" in out else (out["logits"],)
 
 
-__all__ = ["KeypointOutputs", "MagicPoint", "SuperPoint", "sample_descriptors"]
+__all__ = ["KeypointOutputs", "MagicPoint", "SuperPoint", "sample_descriptors", "to_gray"]

@@ -31,9 +31,10 @@ DUSTBIN_PRIOR = 0.97
 
 
 def to_gray(x: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) RGB -> (B, 1, H, W) 0.299 R + 0.587 G + 0.114 B."""
-    w = torch.tensor(GRAY, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
+    """(..., 3, H, W) RGB -> (..., 1, H, W) 0.299 R + 0.587 G + 0.114 B (ITU-R 601, as
+    OpenCV's gray)."""
+    w = torch.tensor(GRAY, dtype=x.dtype, device=x.device).view(3, 1, 1)
+    return (x * w).sum(-3, keepdim=True)
 
 
 class SuperPoint(Model):

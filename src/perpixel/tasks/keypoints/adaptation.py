@@ -14,6 +14,7 @@ from rich.progress import track
 
 from perpixel.data.images import list_images
 from perpixel.io import atomic_path
+from perpixel.tasks.keypoints.datasets import read_gray
 from perpixel.tasks.keypoints.decode import detect
 from perpixel.tasks.keypoints.homographies import sample_homographies, warp_images, warp_mask
 from perpixel.tasks.keypoints.labels import heatmap
@@ -84,8 +85,6 @@ def adapt_folder(
 ) -> list[Path]:
     """Write `out/NAME.npz` (plain arrays "points" (N, 2) float32 xy, "scores" (N,), "shape")
     for every image of the folder `images`, fitted to `shape` as training reads them."""
-    from perpixel.tasks.keypoints.datasets import read_gray
-
     files = list_images(Path(images))
     written = []
     for i, path in enumerate(track(files, "adapt", disable=not progress)):

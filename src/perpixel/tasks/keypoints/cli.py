@@ -88,16 +88,17 @@ def _detector(path: str | None, device: str = "cpu"):
 
 def cmd_match(args: argparse.Namespace) -> None:
     import torch
-    from PIL import Image
 
-    from perpixel.tasks.keypoints.evaluation import _scaling
+    from perpixel.tasks.keypoints.homographies import resize_homography
     from perpixel.tasks.keypoints.matching import estimate_homography, mutual_nearest_neighbours
     from perpixel.tasks.keypoints.predict import read_for_matching
 
     det = _detector(args.model)
     if not det.has_descriptors:
         raise PerpixelError(f"{args.model}: a detector without descriptors cannot match")
-    a, b = (read_for_matching(p, args.max_size) for p in (args.image_a, args.image_b))
+    (a, full_a), (b, full_b) = (
+        read_for_matching(p, args.max_size) for p in (args.image_a, args.image_b)
+    )
     pa, pb = det.predict(a), det.predict(b)
     m = mutual_nearest_neighbours(pa["descriptors"], pb["descriptors"], ratio=args.ratio)
     H, inliers, which = estimate_homography(
@@ -111,12 +112,11 @@ def cmd_match(args: argparse.Namespace) -> None:
         print(f"no homography: {len(m)} matches are too few (RANSAC {which})")
     else:
         # H is in the pixels of the images as shrunk to --max-size; print it in the files' own
-        sizes = []
-        for p, img in ((args.image_a, a), (args.image_b, b)):
-            with Image.open(p) as im:
-                sizes.append(((im.height, im.width), (int(img.shape[-2]), int(img.shape[-1]))))
-        (full_a, small_a), (full_b, small_b) = sizes
-        H_full = torch.linalg.inv(_scaling(full_b, small_b)) @ H @ _scaling(full_a, small_a)
+        to_a, to_b = (
+            resize_homography(full_a, a.shape[-2:]),
+            resize_homography(full_b, b.shape[-2:]),
+        )
+        H_full = torch.linalg.inv(to_b) @ H.double() @ to_a
         H_full = H_full / H_full[2, 2]
         print(
             f"homography A -> B (pixels of the image files, RANSAC {which}, {args.threshold} px):"

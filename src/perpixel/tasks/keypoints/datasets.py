@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 from perpixel.data.images import list_images, read_image
 from perpixel.data.splits import seeded_split
 from perpixel.errors import ConfigError, DataError
+from perpixel.models.keypoints import to_gray
 from perpixel.tasks.keypoints.homographies import (
     inside,
     sample_homography,
@@ -34,12 +35,6 @@ from perpixel.tasks.keypoints.shapes import FAMILIES, sample
 
 ROLES = {"train": 0, "val": 1, "test": 2}
 BORDER = 3  # pixels of a warped image's valid region given up at its edge (the reference's)
-
-
-def to_gray(rgb: torch.Tensor) -> torch.Tensor:
-    """(..., 3, H, W) RGB -> (..., 1, H, W) luma (ITU-R 601, as OpenCV's gray)."""
-    w = torch.tensor([0.299, 0.587, 0.114], dtype=rgb.dtype, device=rgb.device)
-    return (rgb * w.view(3, 1, 1)).sum(-3, keepdim=True)
 
 
 def fit_image(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

@@ -22,6 +22,7 @@ from perpixel.tasks.keypoints.datasets import SyntheticShapes, read_gray
 from perpixel.tasks.keypoints.decode import detect
 from perpixel.tasks.keypoints.homographies import (
     HOMOGRAPHY_DEFAULTS,
+    resize_homography,
     sample_homography,
     warp_images,
 )
@@ -184,14 +185,6 @@ def warped_pairs(
         yield Pair(path.stem, a, b, H)
 
 
-def _scaling(src, dst: tuple[int, int]) -> torch.Tensor:
-    """The homography of resizing `src` (H, W) to `dst` in the pixel-centre convention."""
-    sy, sx = dst[0] / src[0], dst[1] / src[1]
-    return torch.tensor(
-        [[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], dtype=torch.float64
-    )
-
-
 def sequence_pairs(root: str | Path, shape: tuple[int, int] | None = None) -> Iterator[Pair]:
     """Pairs (b): (1, k) of every HPatches / Oxford sequence under `root`, named
     "KIND/SEQ/1-k"; images resized to `shape` (H, W) when given, the homographies with them."""
@@ -207,9 +200,9 @@ def sequence_pairs(root: str | Path, shape: tuple[int, int] | None = None) -> It
             a, b = ref, img
             if shape is not None:
                 Ht = (
-                    _scaling(img.shape[-2:], shape)
+                    resize_homography(img.shape[-2:], shape)
                     @ Ht
-                    @ torch.linalg.inv(_scaling(ref.shape[-2:], shape))
+                    @ torch.linalg.inv(resize_homography(ref.shape[-2:], shape))
                 )
                 a = F.interpolate(ref, shape, mode="bilinear", antialias=True)
                 b = F.interpolate(img, shape, mode="bilinear", antialias=True)

@@ -13,6 +13,7 @@ original -> warped.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -222,3 +223,12 @@ def warp_mask(
     if erode > 0:
         mask = 1 - F.max_pool2d(1 - mask, 2 * erode + 1, stride=1, padding=erode)
     return mask
+
+
+def resize_homography(src: Sequence[int], dst: Sequence[int]) -> torch.Tensor:
+    """(3, 3) float64: the homography of resizing an image of size `src` (H, W) to `dst`, in
+    the pixel-centre convention (x' = (x + 0.5) * sx - 0.5)."""
+    sy, sx = dst[0] / src[0], dst[1] / src[1]
+    return torch.tensor(
+        [[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], dtype=torch.float64
+    )

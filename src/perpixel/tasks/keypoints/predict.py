@@ -12,8 +12,7 @@ import torch.nn.functional as F
 from perpixel.engine.predictor import ImageLike, Predictor, to_tensor
 from perpixel.errors import PerpixelError
 from perpixel.io import atomic_path
-from perpixel.models.keypoints import sample_descriptors
-from perpixel.tasks.keypoints.datasets import to_gray
+from perpixel.models.keypoints import sample_descriptors, to_gray
 from perpixel.tasks.keypoints.module import KeypointTask
 
 
@@ -96,14 +95,16 @@ def shipped_superpoint(device: str = "cpu") -> KeypointDetector:
     return KeypointDetector(KeypointTask.load(SHIPPED, device), device)
 
 
-def read_for_matching(path: str | Path, max_size: int | None = 640) -> torch.Tensor:
-    """An image file -> (1, H, W) gray in [0, 1], shrunk so its long side is <= `max_size`."""
-    from perpixel.data.images import read_image
-
-    gray = as_gray(torch.from_numpy(read_image(path)).permute(2, 0, 1).float() / 255)
-    h, w = gray.shape[-2:]
+def read_for_matching(
+    path: str | Path, max_size: int | None = 640
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """An image file -> ((1, h, w) gray in [0, 1] shrunk so its long side is <= `max_size`,
+    the file's own (H, W))."""
+    gray = as_gray(path)
+    full = (int(gray.shape[-2]), int(gray.shape[-1]))
+    h, w = full
     if max_size and max(h, w) > max_size:
         s = max_size / max(h, w)
         size = (round(h * s), round(w * s))
         gray = F.interpolate(gray[None], size, mode="bilinear", antialias=True)[0]
-    return gray
+    return gray, full
