@@ -100,7 +100,7 @@ def test_edge_model_in_a_segmentation_recipe_names_the_task(tmp_path):
     p = tmp_path / "r.yaml"
     p.write_text("task: segmentation\nmodel: {name: hed}\n")
     with pytest.raises(
-        ConfigError, match=r"'hed' outputs edges.*\['linear', 'unet'.*\].*task: edges"
+        ConfigError, match=r"'hed' outputs edges.*\['deconvnet', .*'unet'.*\].*task: edges"
     ):
         load_config(p)
     p.write_text("task: edges\nmodel: {name: unet}\n")

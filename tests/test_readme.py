@@ -80,3 +80,13 @@ def test_onnx_example_edges(photo):
     shape, rest = out.split(")", 1)
     low, high = map(float, rest.split())
     assert shape + ")" == "(1, 1, 37, 45)" and 0.0 <= low <= high <= 1.0
+
+
+def test_architectures_example_runs():
+    blocks = re.findall(
+        r"^```python\n(.*?)^```", section("Segmentation architectures"), re.M | re.S
+    )
+    assert len(blocks) == 1
+    scope: dict = {}
+    exec(blocks[0], scope)  # noqa: S102 - the README's own example
+    assert scope["logits"].shape == (1, 11, 360, 480)

@@ -19,10 +19,13 @@ EXAMPLES = {
     "evaluate": "examples:\n  perpixel evaluate runs/camvid_unet/checkpoints/best.ckpt ../shared/data/camvid --split test\n"
     "  perpixel evaluate best.ckpt my_data/ --split val --out reports/val   # images/ + masks/ layout\n"
     "  perpixel evaluate best.ckpt synthetic --split val\n"
-    "  perpixel evaluate hed ../shared/data/bsds500 --split test   # edges: the BSDS benchmark",
+    "  perpixel evaluate hed ../shared/data/bsds500 --split test   # edges: the BSDS benchmark\n"
+    "  perpixel evaluate best.ckpt my_data/ --tta flip,0.75,1,1.25   # test-time augmentation",
     "predict": "examples:\n  perpixel predict runs/synthetic_unet/checkpoints/best.ckpt photos/ predictions/\n"
     "  perpixel predict hed ../shared/data/bsds500/images/test preds/hed   # pretrained HED\n"
-    "  perpixel predict canny photos/ preds/canny                          # classic baseline",
+    "  perpixel predict canny photos/ preds/canny                          # classic baseline\n"
+    "  perpixel predict best.ckpt big_photos/ preds/ --window 512 512 --overlap 0.25 --tta flip\n"
+    "  perpixel predict best.ckpt panoramas/ preds/ --max-pixels 400000000   # past 150 Mpx",
     "export": "examples:\n  perpixel export runs/synthetic_unet/checkpoints/best.ckpt model.onnx\n"
     "  perpixel export runs/bsds_unet_ds/checkpoints/last.ckpt edges.onnx",
 }
@@ -43,6 +46,56 @@ def _hw(q: argparse.ArgumentParser) -> None:
     q.add_argument("--accelerator", default=None, help="cpu, gpu or auto")
     q.add_argument("--devices", default=None, help="number of devices (e.g. 2) or 'auto'")
     q.add_argument("--strategy", default=None, help="auto, ddp, ddp_spawn, ...")
+
+
+def _inference(q: argparse.ArgumentParser) -> None:
+    from perpixel.data.images import MAX_PIXELS
+
+    q.add_argument(
+        "--window",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="segmentation: predict in overlapping H x W windows (default: the whole image up "
+        "to 1 Mpx, past it windows of the training crop, else 512 x 512)",
+    )
+    q.add_argument(
+        "--overlap",
+        type=float,
+        metavar="F",
+        help="segmentation: fraction of a window shared with each neighbour (default 0.25)",
+    )
+    q.add_argument(
+        "--tta",
+        metavar="SPEC",
+        help="segmentation: test-time augmentation, softmax probabilities averaged: 'flip' "
+        "(left-right), scales '0.75,1,1.25', or both 'flip,0.75,1,1.25'",
+    )
+    q.add_argument(
+        "--crf",
+        nargs="?",
+        const="",
+        metavar="K=V,...",
+        help="segmentation: refine with the dense CRF (DeepLab's), parameters from the "
+        "recipe's `crf:` section; change some with e.g. --crf iterations=5,theta_alpha=80",
+    )
+    q.add_argument(
+        "--max-pixels",
+        type=int,
+        metavar="N",
+        help=f"refuse images of more than N pixels (default {MAX_PIXELS:,})",
+    )
+
+
+def inference_flags(args: argparse.Namespace, task: str) -> None:
+    """Refuse --window / --overlap / --tta for a checkpoint (or built-in) of a task other
+    than segmentation."""
+    flags = ("window", "overlap", "tta", "crf")
+    given = [f"--{k}" for k in flags if getattr(args, k, None) is not None]
+    if given and task != "segmentation":
+        raise PerpixelError(
+            f"{' '.join(given)}: for segmentation checkpoints only; {args.checkpoint} is for {task}"
+        )
 
 
 def hw_overrides(args: argparse.Namespace) -> dict:
@@ -106,6 +159,7 @@ def _parser() -> argparse.ArgumentParser:
         "--overlays", type=int, default=6, help="segmentation: images in the overlay grid"
     )
     q.add_argument("--thresholds", type=int, default=99, help="edges: benchmark thresholds (99)")
+    _inference(q)
     _hw(q)
     q.set_defaults(func=cmd_evaluate)
 
@@ -121,6 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--alpha", type=float, default=0.5, help="segmentation: overlay opacity")
     q.add_argument("--device", default="cpu")
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _inference(q)
     q.set_defaults(func=cmd_predict)
 
     q = add(
@@ -169,20 +224,33 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    from perpixel.data.images import pixel_limit
     from perpixel.tasks import open_checkpoint
 
     task, target = open_checkpoint(args.checkpoint)
+    inference_flags(args, task.name)
     args.hw = hw_overrides(args)
-    task.evaluate(target, args)
+    with pixel_limit(args.max_pixels):
+        task.evaluate(target, args)
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from perpixel.tasks import load
+    from perpixel.data.images import pixel_limit
+    from perpixel.tasks import open_checkpoint
 
-    predictor = load(args.checkpoint, args.device)
+    task, target = open_checkpoint(args.checkpoint)
+    inference_flags(args, task.name)
+    predictor = task.predictor(target, args.device)
+    if task.name == "segmentation":
+        from perpixel.tasks.segmentation.predict import parse_crf
+
+        predictor.set_inference(  # type: ignore[attr-defined]
+            args.window, args.overlap, args.tta, parse_crf(args.crf)
+        )
     if hasattr(predictor, "alpha"):
         predictor.alpha = args.alpha
-    written = predictor.predict_folder(args.images, args.out, progress=not args.no_progress)
+    with pixel_limit(args.max_pixels):
+        written = predictor.predict_folder(args.images, args.out, progress=not args.no_progress)
     print(f"{len(written)} image(s) -> {args.out} ({predictor.outputs})")
 
 

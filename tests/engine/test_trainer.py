@@ -96,3 +96,21 @@ def test_find_lr_plots_and_suggests_without_training(tiny_yaml, tmp_path, capsys
     line = next(x for x in text.splitlines() if x.startswith("suggested optim.lr: "))
     assert 1e-6 <= float(line.split()[2]) <= 1.0
     assert f"perpixel train {tiny_yaml} -o optim.lr=" in text
+
+
+def test_time_capped_cosine_anneals_by_the_clock(tiny_config, tmp_path):
+    from perpixel.engine.module import configure_optim
+    from perpixel.tasks.segmentation.module import SegmentationTask
+
+    conf = tiny_config(tmp_path)
+    conf["trainer"] = {**conf["trainer"], "max_time": "00:00:10:00", "max_epochs": 1000}
+    task = SegmentationTask(conf, {"names": ["a", "b"]})
+    task.trainer = make_trainer(conf, None, checkpoints=False)  # type: ignore[misc]
+    sched = configure_optim(task, {**conf["optim"], "schedule": "cosine", "warmup_epochs": 0})
+    factor = sched["lr_scheduler"]["scheduler"].lr_lambdas[0]
+    timer = next(c for c in task.trainer.callbacks if type(c).__name__ == "Timer")
+    assert factor(0) == pytest.approx(1.0)  # step 0, no time spent
+    timer.time_elapsed = lambda stage: 300.0  # half of the 10 minutes
+    assert factor(0) == pytest.approx(0.5, abs=1e-3)  # cosine half way, by the clock
+    timer.time_elapsed = lambda stage: 900.0
+    assert factor(0) == pytest.approx(0.0)

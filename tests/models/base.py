@@ -153,9 +153,12 @@ class ModelTester:
 
     def test_gradients_reach_every_parameter(self):
         model = self.build().train()
-        out = model(self.images(2, *self.size_list[0]))
+        out, aux = model.forward_with_aux(self.images(2, *self.size_list[0]))
+        maps = self.maps(out)
+        for a in aux:  # auxiliary logits (deep supervision): shaped like the main map
+            assert a.shape == maps[0].shape
         g = torch.Generator().manual_seed(1)
-        loss = sum((y * torch.randn(y.shape, generator=g)).sum() for y in self.maps(out))
+        loss = sum((y * torch.randn(y.shape, generator=g)).sum() for y in maps + aux)
         loss.backward()
         assert_every_parameter_learns(model)
 

@@ -101,3 +101,101 @@ def test_upsample_to():
     assert x.min() <= y.min() and y.max() <= x.max()  # interpolates, never overshoots
     flat = upsample_to(torch.full((1, 1, 3, 5), 0.25), (7, 11))
     torch.testing.assert_close(flat, torch.full((1, 1, 7, 11), 0.25))
+
+
+# ---------------------------------------------------------------- ResNet, build_backbone
+
+# torchvision's parameter counts less the classifier (fc: 512 e x 1000 + 1000)
+RESNET_PARAMETERS = {18: 11_176_512, 34: 21_284_672, 50: 23_508_032}
+
+
+def _torchvision_resnet_keys(depth: int) -> set[str]:
+    """torchvision's ResNet state-dict keys without `fc.`, written out from its layout."""
+    from perpixel.models.backbones.resnet import RESNET_LAYERS
+
+    blocks, kind = RESNET_LAYERS[depth]
+    bn = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+    keys = {"conv1.weight"} | {f"bn1.{b}" for b in bn}
+    for stage, n in enumerate(blocks, start=1):
+        for i in range(n):
+            p = f"layer{stage}.{i}"
+            for j in range(1, 3 if kind == "basic" else 4):
+                keys |= {f"{p}.conv{j}.weight"} | {f"{p}.bn{j}.{b}" for b in bn}
+            if i == 0 and (stage > 1 or kind == "bottleneck"):
+                keys |= {f"{p}.downsample.0.weight"} | {f"{p}.downsample.1.{b}" for b in bn}
+    return keys
+
+
+@pytest.mark.parametrize("depth", [18, 34, 50])
+def test_resnet_has_torchvisions_parameters_and_keys(depth):
+    from perpixel.models.backbones import build_backbone
+
+    trunk = build_backbone(f"resnet{depth}")
+    assert sum(p.numel() for p in trunk.parameters()) == RESNET_PARAMETERS[depth]
+    keys = set(trunk.state_dict())
+    assert keys == _torchvision_resnet_keys(depth)
+    assert len(keys) == {18: 120, 34: 216, 50: 318}[depth]
+    assert {"layer1.0.conv1.weight", "layer2.0.downsample.0.weight"} <= keys
+    e = 4 if depth == 50 else 1
+    assert trunk.out_channels == [64, 64 * e, 128 * e, 256 * e, 512 * e]
+    # a dilated trunk has the same parameters: the same weights load
+    dilated = build_backbone(f"resnet{depth}", output_stride=8)
+    assert {k: v.shape for k, v in dilated.state_dict().items()} == {
+        k: v.shape for k, v in trunk.state_dict().items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("output_stride", "strides"),
+    [(32, [2, 4, 8, 16, 32]), (16, [2, 4, 8, 16, 16]), (8, [2, 4, 8, 8, 8])],
+)
+def test_resnet_output_stride_dilates_the_last_stages(output_stride, strides):
+    from perpixel.models.backbones import ResNet
+
+    trunk = ResNet(50, widths=[2, 2, 3, 4], output_stride=output_stride).eval()
+    assert trunk.strides == strides
+    with torch.no_grad():
+        feats = trunk(torch.rand(1, 3, 37, 53))
+    assert [tuple(f.shape[-2:]) for f in feats] == [
+        (math.ceil(37 / s), math.ceil(53 / s)) for s in strides
+    ]
+    # each stage that keeps the resolution dilates its 3x3 convolutions by 2 more (its
+    # first block keeps the previous dilation, as torchvision's)
+    want = {32: (1, 1, 1, 1), 16: (1, 1, 1, 2), 8: (1, 1, 2, 4)}[output_stride]
+    for stage, d in enumerate(want, start=1):
+        layer = getattr(trunk, f"layer{stage}")
+        assert [b.conv2.dilation[0] for b in layer[1:]] == [d] * (len(layer) - 1)
+        first = want[stage - 2] if stage > 1 else 1
+        assert layer[0].conv2.dilation[0] == first
+        assert layer[0].conv2.stride[0] == (2 if stage > 1 and d == 1 else 1)
+
+
+def test_vgg16_output_stride_8_keeps_the_weights_and_the_last_resolution():
+    from perpixel.models.backbones import build_backbone
+
+    torch.manual_seed(0)
+    at16 = build_backbone("vgg16", output_stride=16, widths=[2, 3, 4, 5, 6]).eval()
+    at8 = build_backbone("vgg16", output_stride=8, widths=[2, 3, 4, 5, 6]).eval()
+    assert at16.strides == [1, 2, 4, 8, 16] and at8.strides == [1, 2, 4, 8, 8]
+    assert {k: v.shape for k, v in at8.state_dict().items()} == {
+        k: v.shape for k, v in at16.state_dict().items()
+    }
+    at8.load_state_dict(at16.state_dict())
+    x = torch.rand(1, 3, 37, 53)
+    with torch.no_grad():
+        f16, f8 = at16(x), at8(x)
+    for a, b in zip(f16[:4], f8[:4], strict=True):  # stages 1..4 are the same network
+        assert torch.equal(a, b)
+    assert f8[4].shape[-2:] == f8[3].shape[-2:] == (5, 7)
+    assert f16[4].shape[-2:] == (3, 4)
+
+
+def test_build_backbone_rejects_unknown_names_and_strides():
+    from perpixel.models.backbones import build_backbone
+
+    with pytest.raises(ValueError, match="unknown backbone 'resnet101'"):
+        build_backbone("resnet101")
+    with pytest.raises(ValueError, match="output_stride must be 8, 16 or 32, got 4"):
+        build_backbone("resnet18", output_stride=4)
+    with pytest.raises(ValueError, match="output_stride must be 8 or 16, got 32"):
+        build_backbone("vgg16", output_stride=32)

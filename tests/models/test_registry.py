@@ -42,11 +42,16 @@ def test_every_model_has_a_tester():
         assert MODELS[cls.name] is cls.model_class, cls.__name__
 
 
+SEGMENTATION = [
+    "deconvnet", "deeplab_v1", "deeplab_v2", "deeplab_v3", "deeplab_v3plus", "fcn16s", "fcn32s",
+    "fcn8s", "filterbank_linear", "fpn", "linear", "patch_cnn", "pspnet", "segnet",
+    "segnet_basic", "unet", "vgg_unet",
+]  # fmt: skip
+
+
 def test_outputs_come_from_the_classes():
     assert OUTPUTS == {
-        "unet": "logits",
-        "linear": "logits",
-        "vgg_unet": "logits",
+        **dict.fromkeys(SEGMENTATION, "logits"),
         "hed": "edges",
         "unet_edges": "edges",
         "superpoint": "keypoints",
@@ -54,7 +59,7 @@ def test_outputs_come_from_the_classes():
     }
     assert all(OUTPUTS[n] == cls.output in OUTPUT_KINDS for n, cls in MODELS.items())
     assert all(issubclass(cls, Model) for cls in MODELS.values())
-    assert models_for("logits") == ["linear", "unet", "vgg_unet"]
+    assert models_for("logits") == SEGMENTATION
     assert models_for("edges") == ["hed", "unet_edges"]
     assert models_for("keypoints") == ["magicpoint", "superpoint"]
     assert models_for("points") == []
@@ -69,7 +74,7 @@ def test_check_model_conf():
         check_model_conf({"name": "nope"})
     with pytest.raises(ConfigError, match=r"outputs edges, which segmentation recipes"):
         check_model_conf({"name": "hed"}, output="logits", task="segmentation")
-    with pytest.raises(ConfigError, match=r"\['linear', 'unet', 'vgg_unet'\]"):
+    with pytest.raises(ConfigError, match=r"\['deconvnet', .*'unet', 'vgg_unet'\]"):
         check_model_conf({"name": "unet_edges"}, output="logits")
     with pytest.raises(ConfigError, match=r"model 'linear': unknown options \['depth'\]"):
         check_model_conf({"name": "linear", "depth": 2})

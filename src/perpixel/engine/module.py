@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Timer
 
 from perpixel.engine.checkpoint import checkpoint_task, read_checkpoint
 from perpixel.errors import ConfigError, PerpixelError
@@ -32,7 +33,8 @@ _T = TypeVar("_T", bound="TaskModule")
 def configure_optim(module: L.LightningModule, o: dict):
     """`configure_optimizers` for a recipe: `name` adamw (default) | adam | sgd, `lr`,
     `weight_decay`, `momentum` (sgd); `schedule` cosine | poly | constant, stepped per batch,
-    after `warmup_epochs` of linear warm-up; `backbone_lr_scale` times `lr` for the
+    after `warmup_epochs` of linear warm-up, and when `trainer.max_time` caps the run, also
+    by the fraction of that time spent (whichever is further), so a capped run still anneals; `backbone_lr_scale` times `lr` for the
     parameters of `model.backbone`."""
     name = o.get("name", "adamw")
     scale = float(o.get("backbone_lr_scale", 1.0))
@@ -63,11 +65,15 @@ def configure_optim(module: L.LightningModule, o: dict):
         raise ConfigError(f"unknown optim.schedule {o['schedule']!r}: cosine, poly or constant")
     total = max(1, module.trainer.estimated_stepping_batches)
     warm = int(o.get("warmup_epochs", 0) * total / max(1, module.trainer.max_epochs or 1))
+    timer = next((c for c in module.trainer.callbacks if isinstance(c, Timer)), None)  # type: ignore[attr-defined]
+    budget = timer._duration if timer is not None else None  # max_time in seconds
 
     def factor(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
         p = min(1.0, (step - warm) / max(1, total - warm))
+        if timer is not None and budget:  # a time-capped run anneals by its clock too
+            p = max(p, min(1.0, timer.time_elapsed("train") / budget))
         return 0.5 * (1 + math.cos(math.pi * p)) if o["schedule"] == "cosine" else (1 - p) ** 0.9
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)

@@ -36,6 +36,7 @@ class Predictor:
 
     device: str = "cpu"
     outputs: str = "NAME.png"  # what `write` makes, for messages
+    uint8_images: bool = False  # `predict_folder` items: (H, W, 3) uint8, not (3, H, W) float
 
     def predict(self, image: ImageLike) -> Any:
         raise NotImplementedError
@@ -53,7 +54,7 @@ class Predictor:
         from rich.progress import track
 
         out_dir = Path(out_dir)
-        ds = ImageFolder(images)
+        ds = ImageFolder(images, as_uint8=self.uint8_images)
         written = []
         for i in track(range(len(ds)), "predict", total=len(ds), disable=not progress):
             item = ds[i]

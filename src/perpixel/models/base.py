@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
+import torch
 import torch.nn as nn
 
 # what a model's forward returns, given (B, in_channels, H, W) images in [0, 1]:
@@ -41,6 +42,11 @@ class Model(nn.Module):
             raise ValueError(f"{type(self).__name__}: unknown options {sorted(unknown)}")
         # a deep copy: editing a model's (nested) options never edits the class defaults
         self.conf: dict[str, Any] = {**copy.deepcopy(self.default_conf), **conf}
+
+    def forward_with_aux(self, x: torch.Tensor) -> tuple[Any, list[torch.Tensor]]:
+        """(what `forward` returns, auxiliary logits for deep-supervision losses in training,
+        each shaped like the main logits); models without auxiliary heads return []."""
+        return self(x), []
 
     def load_pretrained(self) -> str | None:
         """Load the pretrained weights the options name, before training from scratch;

@@ -3,6 +3,7 @@ tables, report.html. Task-specific figures live with their task."""
 
 from perpixel.viz.figures import (
     curve_keys,
+    plot_bars,
     plot_confusion,
     plot_curves,
     plot_overlays,
@@ -16,6 +17,7 @@ __all__ = [
     "format_value",
     "per_class_csv",
     "per_class_table",
+    "plot_bars",
     "plot_confusion",
     "plot_curves",
     "plot_overlays",

@@ -308,3 +308,19 @@ def plot_overlays(
         kw: dict[str, Any] = {"loc": "upper center", "bbox_to_anchor": (0.5, 0.0), "frameon": False}
         fig.legend(handles, labels, ncol=min(len(handles), 6), fontsize=9, **kw)
     return save_figure(fig, path)
+
+
+def plot_bars(values: Mapping[str, float], path: str | Path, xlabel: str, title: str = "") -> Path:
+    """Horizontal bar chart of `values` (label -> number), largest on top, each bar labelled
+    with its value; a PNG."""
+    if not values:
+        raise ValueError("plot_bars needs at least one value")
+    items = sorted(values.items(), key=lambda kv: kv[1])
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(items) + 1.2))
+    bars = ax.barh([k for k, _ in items], [v for _, v in items], color="#4c72b0")
+    ax.bar_label(bars, labels=[f"{v:.3f}" for _, v in items], padding=3, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_xlim(0, max(1e-9, max(v for _, v in items)) * 1.15)
+    if title:
+        ax.set_title(title)
+    return save_figure(fig, path)

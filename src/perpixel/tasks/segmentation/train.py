@@ -3,11 +3,13 @@ run for `task: segmentation`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
 from perpixel.engine.data import RecipeData
+from perpixel.engine.inference import TTA
 from perpixel.engine.trainer import fit, init_weights, make_trainer, start_run
 from perpixel.errors import PerpixelError
 from perpixel.models import Model
@@ -87,9 +89,15 @@ def evaluate(
     accelerator: str = "auto",
     strategy: str = "auto",
     batch_size: int | None = None,
+    window: Sequence[int] | None = None,
+    overlap: float | None = None,
+    tta: TTA | str | None = None,
+    crf: bool | Mapping[str, float] | None = None,
 ) -> dict:
     """Metrics of a checkpoint (or a task already loaded from one) on `split` of `data`
-    (a config `data` section).
+    (a config `data` section). With any of `window`, `overlap`, `tta`, `crf` (see
+    `Segmenter`), each image is predicted as `Segmenter.predict` does (windows, test-time
+    augmentation, dense CRF), else each batch by one forward pass.
 
     Returns the metrics dict (see `perpixel.tasks.segmentation.metrics.metrics_from_confusion`)
     plus `confusion_matrix`; under DDP every process returns the same, global numbers.
@@ -119,5 +127,11 @@ def evaluate(
         accelerator=accelerator,
         strategy=strategy,
     )
-    trainer.test(task, datamodule=dm, verbose=False)
+    if (window, overlap, tta, crf) != (None, None, None, None):
+        seg = Segmenter(task, window=window, overlap=overlap, tta=tta, crf=crf)
+        task.eval_labels = seg.predict_batch
+    try:
+        trainer.test(task, datamodule=dm, verbose=False)
+    finally:
+        task.eval_labels = None
     return task.last_metrics["test"]
