@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from perpixel.engine.export import export_onnx
-from perpixel.errors import ConfigError
+from perpixel.errors import ConfigError, PerpixelError
 from perpixel.models import MODELS, OUTPUT_KINDS, OUTPUTS, build_model
 from perpixel.models.base import Model
 from perpixel.models.edges import FusedLogits
@@ -208,6 +208,11 @@ class ModelTester:
     def test_onnx_export_agrees_with_onnx_runtime(self, tmp_path):
         # ONNX Runtime is checked against PyTorch at a size other than the traced one
         module = self.exportable(self.build())
+        if not getattr(self.model_class, "exportable", True):  # refused, leaving no file
+            with pytest.raises(PerpixelError, match=rf"^{self.name} cannot be exported to ONNX: "):
+                export_onnx(module, tmp_path / "m.onnx", sample_size=(32, 48))
+            assert list(tmp_path.iterdir()) == []
+            return
         r = export_onnx(module, tmp_path / "m.onnx", sample_size=(32, 48))
         if self.output == "keypoints":  # sizes rounded up to the 8x8 cells
             assert r["checked_size"] == [2, 3, 72, 64]

@@ -45,7 +45,7 @@ def test_every_model_has_a_tester():
 SEGMENTATION = [
     "deconvnet", "deeplab_v1", "deeplab_v2", "deeplab_v3", "deeplab_v3plus", "fcn16s", "fcn32s",
     "fcn8s", "filterbank_linear", "fpn", "linear", "patch_cnn", "pspnet", "segnet",
-    "segnet_basic", "unet", "vgg_unet",
+    "segnet_basic", "superpixel_linear", "unet", "vgg_unet",
 ]  # fmt: skip
 
 

@@ -26,11 +26,19 @@ def export_onnx(
     a tuple names its outputs in `model.output_names`, and one that takes only sizes that are
     multiples of k says so in `model.size_multiple`. With `check`, ONNX Runtime runs the file
     at a size other than the traced one and must agree with PyTorch within `atol`; a failed
-    check leaves no file behind.
+    check leaves no file behind. A model (or submodule) with `exportable = False` is refused
+    with a PerpixelError naming it and its `not_exportable_because`.
 
     Returns:
         {"path", "max_abs_diff", "checked_size"}.
     """
+    for m in model.modules():
+        if getattr(m, "exportable", True) is False:
+            from perpixel.models import MODELS
+
+            name = next((n for n, cls in MODELS.items() if cls is type(m)), type(m).__name__)
+            why = getattr(m, "not_exportable_because", "")
+            raise PerpixelError(f"{name} cannot be exported to ONNX" + (f": {why}" if why else ""))
     model = model.float().eval()
     names = list(getattr(model, "output_names", ("logits",)))
     k = int(getattr(model, "size_multiple", 1))

@@ -23,6 +23,7 @@ from perpixel.models.segmentation import (
     PSPNet,
     SegNet,
     SegNetBasic,
+    SuperpixelLinear,
     UNet,
     VGGUNet,
 )
@@ -38,6 +39,7 @@ MODELS: dict[str, type[Model]] = {
     "fcn8s": FCN8s,
     "segnet": SegNet,
     "segnet_basic": SegNetBasic,
+    "superpixel_linear": SuperpixelLinear,
     "deconvnet": DeconvNet,
     "deeplab_v1": DeepLabV1,
     "deeplab_v2": DeepLabV2,
@@ -100,6 +102,7 @@ __all__ = [
     "FCN32s",
     "SegNet",
     "SegNetBasic",
+    "SuperpixelLinear",
     "FilterBankLinear",
     "HED",
     "MODELS",

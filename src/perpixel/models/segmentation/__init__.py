@@ -11,6 +11,7 @@ from perpixel.models.segmentation.linear import PixelLinear
 from perpixel.models.segmentation.patch_cnn import PatchCNN
 from perpixel.models.segmentation.pspnet import PSPNet
 from perpixel.models.segmentation.segnet import SegNet, SegNetBasic
+from perpixel.models.segmentation.superpixels import SuperpixelLinear
 from perpixel.models.segmentation.unet import UNet
 from perpixel.models.segmentation.vgg_unet import VGGUNet
 
@@ -28,6 +29,7 @@ __all__ = [
     "FCN32s",
     "SegNet",
     "SegNetBasic",
+    "SuperpixelLinear",
     "FilterBankLinear",
     "PatchCNN",
     "PixelLinear",

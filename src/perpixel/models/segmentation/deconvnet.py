@@ -6,14 +6,14 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from perpixel.models.backbones.vgg import CAFFE_BGR_MEAN, VGG16_CONVS, VGG16_WIDTHS, to_caffe_bgr
-from perpixel.models.base import Model
+from perpixel.models.backbones.vgg import VGG16_CONVS, VGG16_WIDTHS, to_caffe_bgr
 from perpixel.models.layers import pad_to_multiple
 from perpixel.models.segmentation.segnet import conv_bn, load_vgg16_convs, pool, vgg16_bn_encoder
+from perpixel.models.segmentation.vgg_unet import CaffeVGGModel
 from perpixel.models.upsampling import max_unpool
 
 
-class DeconvNet(Model):
+class DeconvNet(CaffeVGGModel):
     """VGG16 encoder (13 3x3 convolutions + BN + ReLU, 2x2 max-pools keeping their indices),
     fc6 (7x7 convolution to `fc_channels`) and fc7 (1x1), deconv-fc6 (7x7 transposed
     convolution back to the last encoder width), each + BN + ReLU, then per stage, coarsest
@@ -37,17 +37,10 @@ class DeconvNet(Model):
         "widths": list(VGG16_WIDTHS),  # encoder widths; pretrained weights need VGG16's
         "fc_channels": 4096,  # fc6 and fc7
     }
-    output = "logits"
-    mean: torch.Tensor
 
     def __init__(self, **conf):
         super().__init__(**conf)
         c = self.conf
-        if c["in_channels"] != 3:
-            raise ValueError("DeconvNet: in_channels must be 3 (RGB)")
-        self.register_buffer(
-            "mean", torch.tensor(CAFFE_BGR_MEAN).view(1, 3, 1, 1), persistent=False
-        )
         widths, fc = list(c["widths"]), c["fc_channels"]
         self.backbone = vgg16_bn_encoder(widths)
         self.fc6 = conv_bn(widths[-1], fc, 7)
@@ -74,9 +67,5 @@ class DeconvNet(Model):
             y = stage(max_unpool(y, indices, 2, size))
         return self.head(y)[..., :h, :w]
 
-    def load_pretrained(self) -> str | None:
-        """Load the encoder convolutions named by `encoder_weights`; returns the source."""
-        spec = self.conf["encoder_weights"]
-        if spec in (None, "none"):
-            return None
-        return load_vgg16_convs(self.backbone, str(spec), self.conf["widths"])
+    def load_encoder(self, state: dict[str, torch.Tensor]) -> None:
+        load_vgg16_convs(self.backbone, state)

@@ -12,17 +12,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from perpixel.errors import PerpixelError
-from perpixel.models.backbones.vgg import CAFFE_BGR_MEAN, VGG16, VGG16_WIDTHS, to_caffe_bgr
-from perpixel.models.base import Model
+from perpixel.models.backbones.vgg import VGG16, VGG16_WIDTHS, to_caffe_bgr
 from perpixel.models.layers import pad_to_multiple
-from perpixel.models.segmentation.vgg_unet import pretrained_vgg16
+from perpixel.models.segmentation.vgg_unet import CaffeVGGModel
 from perpixel.models.upsampling import TransposedUp
 
 FINAL_SCALE = {"32s": 32, "16s": 16, "8s": 8}
 
 
-class FCN(Model):
+class FCN(CaffeVGGModel):
     """VGG16 conv1..conv5 + pool5, fc6 (7x7 conv) + ReLU + dropout, fc7 (1x1) + ReLU +
     dropout, score_fr (1x1 to the classes) at stride 32, then by `variant`:
 
@@ -56,22 +54,15 @@ class FCN(Model):
         "dropout": 0.5,  # after fc6 and after fc7
         "learn_final_upsampling": False,  # the paper fixes it to bilinear
     }
-    output = "logits"
-    mean: torch.Tensor
 
     def __init__(self, **conf):
         super().__init__(**conf)
         c = self.conf
-        if c["in_channels"] != 3:
-            raise ValueError("FCN: in_channels must be 3 (RGB)")
         if c["variant"] not in FINAL_SCALE:
             raise ValueError(
                 f"FCN: variant must be one of {list(FINAL_SCALE)}, got {c['variant']!r}"
             )
         n, fc = c["num_classes"], c["fc_channels"]
-        self.register_buffer(
-            "mean", torch.tensor(CAFFE_BGR_MEAN).view(1, 3, 1, 1), persistent=False
-        )
         self.backbone = VGG16(3, c["widths"])
         widths = self.backbone.out_channels
         self.fc6 = nn.Conv2d(widths[4], fc, 7, padding=3)
@@ -103,17 +94,6 @@ class FCN(Model):
         if variant == "8s":
             y = self.upscore_pool4(y) + self.score_pool3(pools[2])
         return self.upscore(y)[..., :h, :w]
-
-    def load_pretrained(self) -> str | None:
-        """Load the trunk weights named by `encoder_weights`; returns what was loaded."""
-        spec = self.conf["encoder_weights"]
-        if spec in (None, "none"):
-            return None
-        if list(self.conf["widths"]) != list(VGG16_WIDTHS):
-            raise PerpixelError(f"encoder_weights {spec!r} needs the VGG16 widths {VGG16_WIDTHS}")
-        state, source = pretrained_vgg16(str(spec))
-        self.backbone.load_state_dict(state)
-        return source
 
 
 def _zero_conv(cin: int, cout: int) -> nn.Conv2d:

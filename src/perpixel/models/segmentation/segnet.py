@@ -13,9 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from perpixel.errors import PerpixelError
 from perpixel.models.backbones.vgg import (
-    CAFFE_BGR_MEAN,
     VGG16_CONVS,
     VGG16_WIDTHS,
     to_caffe_bgr,
@@ -23,7 +21,7 @@ from perpixel.models.backbones.vgg import (
 )
 from perpixel.models.base import Model
 from perpixel.models.layers import pad_to_multiple
-from perpixel.models.segmentation.vgg_unet import pretrained_vgg16
+from perpixel.models.segmentation.vgg_unet import CaffeVGGModel
 from perpixel.models.upsampling import max_unpool
 
 
@@ -50,19 +48,14 @@ def vgg16_bn_encoder(widths: Sequence[int]) -> nn.ModuleList:
     return stages
 
 
-def load_vgg16_convs(stages: nn.ModuleList, spec: str, widths: Sequence[int]) -> str:
-    """Copy VGG16's 13 pretrained convolution weights (`pretrained_vgg16(spec)`, Caffe BGR) in
-    order into `vgg16_bn_encoder` stages (their biases are dropped: batch norm follows);
-    returns the source."""
-    if list(widths) != list(VGG16_WIDTHS):
-        raise PerpixelError(f"encoder_weights {spec!r} needs the VGG16 widths {VGG16_WIDTHS}")
-    state, source = pretrained_vgg16(spec)
+def load_vgg16_convs(stages: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Copy VGG16's 13 convolution weights (a `VGG16` state dict, `pretrained_vgg16`) in
+    order into `vgg16_bn_encoder` stages (their biases are dropped: batch norm follows)."""
     convs = [m for m in stages.modules() if isinstance(m, nn.Conv2d)]
     names = [name for stage in vgg16_conv_names() for name in stage]
     with torch.no_grad():
         for conv, name in zip(convs, names, strict=True):
             conv.weight.copy_(state[f"{name}.weight"])
-    return source
 
 
 def pool(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
@@ -71,7 +64,7 @@ def pool(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
     return y, indices, (x.shape[-2], x.shape[-1])
 
 
-class SegNet(Model):
+class SegNet(CaffeVGGModel):
     """VGG16 encoder (13 3x3 convolutions + BN + ReLU, a 2x2 max-pool keeping its indices
     after each of the 5 stages) and its mirror: per stage, unpool with the indices, then the
     stage's convolutions in reverse (+ BN + ReLU), the last one narrowing to the next stage's
@@ -89,17 +82,10 @@ class SegNet(Model):
         "encoder_weights": "hed",
         "widths": list(VGG16_WIDTHS),  # encoder widths; pretrained weights need VGG16's
     }
-    output = "logits"
-    mean: torch.Tensor
 
     def __init__(self, **conf):
         super().__init__(**conf)
         c = self.conf
-        if c["in_channels"] != 3:
-            raise ValueError("SegNet: in_channels must be 3 (RGB)")
-        self.register_buffer(
-            "mean", torch.tensor(CAFFE_BGR_MEAN).view(1, 3, 1, 1), persistent=False
-        )
         widths = list(c["widths"])
         self.backbone = vgg16_bn_encoder(widths)
         self.decoder = nn.ModuleList()  # coarsest first
@@ -123,12 +109,8 @@ class SegNet(Model):
             y = stage(max_unpool(y, indices, 2, size))
         return self.head(y)[..., :h, :w]
 
-    def load_pretrained(self) -> str | None:
-        """Load the encoder convolutions named by `encoder_weights`; returns the source."""
-        spec = self.conf["encoder_weights"]
-        if spec in (None, "none"):
-            return None
-        return load_vgg16_convs(self.backbone, str(spec), self.conf["widths"])
+    def load_encoder(self, state: dict[str, torch.Tensor]) -> None:
+        load_vgg16_convs(self.backbone, state)
 
 
 class SegNetBasic(Model):

@@ -7,6 +7,8 @@ package ships (ImageNet, then BSDS edges), or from a torchvision ImageNet VGG16 
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 
@@ -16,7 +18,40 @@ from perpixel.models.base import Model
 from perpixel.models.layers import Up, pad_to_multiple
 
 
-class VGGUNet(Model):
+class CaffeVGGModel(Model):
+    """Base of the models on a VGG16 encoder fed Caffe BGR (VGGUNet, FCN, SegNet, DeconvNet):
+    RGB input only, the Caffe mean as a buffer, and `load_pretrained()` loading the weights
+    that `encoder_weights` names ("hed", "imagenet", a file; see `pretrained_vgg16`) through
+    `load_encoder` (by default into `self.backbone`, a `VGG16`)."""
+
+    output = "logits"
+    mean: torch.Tensor
+
+    def __init__(self, **conf):
+        super().__init__(**conf)
+        if self.conf["in_channels"] != 3:
+            raise ValueError(f"{type(self).__name__}: in_channels must be 3 (RGB)")
+        self.register_buffer(
+            "mean", torch.tensor(CAFFE_BGR_MEAN).view(1, 3, 1, 1), persistent=False
+        )
+
+    def load_encoder(self, state: dict[str, torch.Tensor]) -> None:
+        """Load a `VGG16` state dict (keys `blocks.k.i.weight/bias`) into the encoder."""
+        cast(nn.Module, self.backbone).load_state_dict(state)
+
+    def load_pretrained(self) -> str | None:
+        """Load the encoder weights named by `encoder_weights`; returns what was loaded."""
+        spec = self.conf["encoder_weights"]
+        if spec in (None, "none"):
+            return None
+        if list(self.conf["widths"]) != list(VGG16_WIDTHS):
+            raise PerpixelError(f"encoder_weights {spec!r} needs the VGG16 widths {VGG16_WIDTHS}")
+        state, source = pretrained_vgg16(str(spec))
+        self.load_encoder(state)
+        return source
+
+
+class VGGUNet(CaffeVGGModel):
     """VGG16 encoder (5 stages, strides 1..16) + U-Net decoder (bilinear up, skip, two 3x3
     convolutions) + 1x1 classifier.
 
@@ -37,19 +72,12 @@ class VGGUNet(Model):
         "batch_norm": True,  # in the decoder
         "dropout": 0.1,  # before the classifier
     }
-    output = "logits"
-    mean: torch.Tensor
 
     def __init__(self, **conf):
         super().__init__(**conf)
         c = self.conf
-        if c["in_channels"] != 3:
-            raise ValueError("VGGUNet: in_channels must be 3 (RGB)")
         if len(c["decoder_channels"]) != len(VGG16_WIDTHS) - 1:
             raise ValueError(f"VGGUNet: decoder_channels needs {len(VGG16_WIDTHS) - 1} entries")
-        self.register_buffer(
-            "mean", torch.tensor(CAFFE_BGR_MEAN).view(1, 3, 1, 1), persistent=False
-        )
         self.backbone = VGG16(3, c["widths"])
         widths = self.backbone.out_channels
         self.up = nn.ModuleList()
@@ -67,17 +95,6 @@ class VGGUNet(Model):
         for up, skip in zip(self.up, reversed(feats[:-1]), strict=True):
             y = up(y, skip)
         return self.head(self.dropout(y))[..., :h, :w]
-
-    def load_pretrained(self) -> str | None:
-        """Load the encoder weights named by `encoder_weights`; returns what was loaded."""
-        spec = self.conf["encoder_weights"]
-        if spec in (None, "none"):
-            return None
-        if list(self.conf["widths"]) != list(VGG16_WIDTHS):
-            raise PerpixelError(f"encoder_weights {spec!r} needs the VGG16 widths {VGG16_WIDTHS}")
-        state, source = pretrained_vgg16(str(spec))
-        self.backbone.load_state_dict(state)
-        return source
 
 
 def pretrained_vgg16(spec: str) -> tuple[dict[str, torch.Tensor], str]:
