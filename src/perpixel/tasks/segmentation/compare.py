@@ -27,7 +27,7 @@ COLUMNS = [
     ("miou", "mIoU", "{:.3f}"),
     ("pixel_accuracy", "pixel acc", "{:.3f}"),
     ("mean_class_accuracy", "class acc", "{:.3f}"),
-    ("parameters_m", "params (M)", "{:.2f}"),
+    ("parameters_m", "params (M)", "{:.3g}"),
     ("gflops", "GFLOPs", "{:.1f}"),
     ("images_per_s", "images/s", "{:.2f}"),
     ("train_minutes", "train (min)", "{:.1f}"),
