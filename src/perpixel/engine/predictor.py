@@ -17,15 +17,22 @@ from perpixel.errors import PerpixelError
 ImageLike = np.ndarray | Image.Image | str | Path | torch.Tensor
 
 
-def to_tensor(image: ImageLike) -> torch.Tensor:
-    """A path, PIL image, (H, W, 3) uint8 array or (3, H, W) float tensor -> (3, H, W) in [0, 1]."""
+def to_rgb(image: ImageLike) -> np.ndarray | torch.Tensor:
+    """A path or PIL image -> its (H, W, 3) uint8 array; an (H, W, 3) array or a tensor
+    unchanged; PerpixelError for an array of another shape."""
     if isinstance(image, (str, Path)):
         image = read_image(image)
     if isinstance(image, Image.Image):
         image = np.asarray(image.convert("RGB"))
+    if isinstance(image, np.ndarray) and (image.ndim != 3 or image.shape[2] != 3):
+        raise PerpixelError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
+    return image
+
+
+def to_tensor(image: ImageLike) -> torch.Tensor:
+    """A path, PIL image, (H, W, 3) uint8 array or (3, H, W) float tensor -> (3, H, W) in [0, 1]."""
+    image = to_rgb(image)
     if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise PerpixelError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
         image = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
     return image
 

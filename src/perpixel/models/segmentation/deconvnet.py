@@ -6,14 +6,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from perpixel.models.backbones.vgg import VGG16_CONVS, VGG16_WIDTHS, to_caffe_bgr
+from perpixel.models.backbones.vgg import VGG16_CONVS, VGG16_WIDTHS
 from perpixel.models.layers import pad_to_multiple
-from perpixel.models.segmentation.segnet import conv_bn, load_vgg16_convs, pool, vgg16_bn_encoder
-from perpixel.models.segmentation.vgg_unet import CaffeVGGModel
-from perpixel.models.upsampling import max_unpool
+from perpixel.models.segmentation.segnet import UnpoolingVGG, conv_bn, vgg16_bn_encoder
 
 
-class DeconvNet(CaffeVGGModel):
+class DeconvNet(UnpoolingVGG):
     """VGG16 encoder (13 3x3 convolutions + BN + ReLU, 2x2 max-pools keeping their indices),
     fc6 (7x7 convolution to `fc_channels`) and fc7 (1x1), deconv-fc6 (7x7 transposed
     convolution back to the last encoder width), each + BN + ReLU, then per stage, coarsest
@@ -31,8 +29,8 @@ class DeconvNet(CaffeVGGModel):
     default_conf = {
         "in_channels": 3,
         "num_classes": 21,
-        # `load_pretrained()`'s start for the encoder convolutions: "hed", "imagenet", a path
-        # to a torchvision VGG16 .pth, or None (random); see VGGUNet
+        # `load_pretrained()`'s start for the encoder convolutions: "hed", "imagenet", a
+        # VGG16 state-dict file, or None (random); see VGGUNet
         "encoder_weights": "hed",
         "widths": list(VGG16_WIDTHS),  # encoder widths; pretrained weights need VGG16's
         "fc_channels": 4096,  # fc6 and fc7
@@ -57,15 +55,6 @@ class DeconvNet(CaffeVGGModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, 2 ** len(self.backbone))
-        y = to_caffe_bgr(x, self.mean)
-        pooled = []
-        for stage in self.backbone:
-            y, indices, size = pool(stage(y))
-            pooled.append((indices, size))
+        y, pooled = self.encode(x)
         y = self.deconv_fc6(self.fc7(self.fc6(y)))
-        for stage, (indices, size) in zip(self.decoder, reversed(pooled), strict=True):
-            y = stage(max_unpool(y, indices, 2, size))
-        return self.head(y)[..., :h, :w]
-
-    def load_encoder(self, state: dict[str, torch.Tensor]) -> None:
-        load_vgg16_convs(self.backbone, state)
+        return self.head(self.decode(y, pooled))[..., :h, :w]

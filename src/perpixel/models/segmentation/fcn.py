@@ -46,8 +46,8 @@ class FCN(CaffeVGGModel):
         "in_channels": 3,
         "num_classes": 21,
         "variant": "8s",  # "32s", "16s" or "8s"
-        # `load_pretrained()`'s start for the trunk: "hed", "imagenet", a path to a
-        # torchvision VGG16 .pth, or None (random); see VGGUNet
+        # `load_pretrained()`'s start for the trunk: "hed", "imagenet", a VGG16
+        # state-dict file, or None (random); see VGGUNet
         "encoder_weights": "hed",
         "widths": list(VGG16_WIDTHS),  # trunk widths; pretrained weights need VGG16's
         "fc_channels": 4096,  # fc6 and fc7

@@ -64,7 +64,34 @@ def pool(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
     return y, indices, (x.shape[-2], x.shape[-1])
 
 
-class SegNet(CaffeVGGModel):
+class UnpoolingVGG(CaffeVGGModel):
+    """Base of SegNet and DeconvNet: a `vgg16_bn_encoder` as `backbone` whose max-pooling
+    indices a mirrored `decoder` (stages, coarsest first) unpools with; VGG16's pretrained
+    convolutions load into the encoder (`load_vgg16_convs`)."""
+
+    backbone: nn.ModuleList
+    decoder: nn.ModuleList
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list]:
+        """(B, 3, H, W) RGB in [0, 1], H and W multiples of 32 -> (the pooled stage-5 map,
+        [(indices, size before pooling)] of each stage, finest first)."""
+        y, pooled = to_caffe_bgr(x, self.mean), []
+        for stage in self.backbone:
+            y, indices, size = pool(stage(y))
+            pooled.append((indices, size))
+        return y, pooled
+
+    def decode(self, y: torch.Tensor, pooled: list) -> torch.Tensor:
+        """Unpool with `encode`'s indices and run the decoder stages, back to the input size."""
+        for stage, (indices, size) in zip(self.decoder, reversed(pooled), strict=True):
+            y = stage(max_unpool(y, indices, 2, size))
+        return y
+
+    def load_encoder(self, state: dict[str, torch.Tensor]) -> None:
+        load_vgg16_convs(self.backbone, state)
+
+
+class SegNet(UnpoolingVGG):
     """VGG16 encoder (13 3x3 convolutions + BN + ReLU, a 2x2 max-pool keeping its indices
     after each of the 5 stages) and its mirror: per stage, unpool with the indices, then the
     stage's convolutions in reverse (+ BN + ReLU), the last one narrowing to the next stage's
@@ -77,8 +104,8 @@ class SegNet(CaffeVGGModel):
     default_conf = {
         "in_channels": 3,
         "num_classes": 2,
-        # `load_pretrained()`'s start for the encoder convolutions: "hed", "imagenet", a path
-        # to a torchvision VGG16 .pth, or None (random); see VGGUNet
+        # `load_pretrained()`'s start for the encoder convolutions: "hed", "imagenet", a
+        # VGG16 state-dict file, or None (random); see VGGUNet
         "encoder_weights": "hed",
         "widths": list(VGG16_WIDTHS),  # encoder widths; pretrained weights need VGG16's
     }
@@ -100,17 +127,7 @@ class SegNet(CaffeVGGModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (h, w) = pad_to_multiple(x, 2 ** len(self.backbone))
-        y = to_caffe_bgr(x, self.mean)
-        pooled = []
-        for stage in self.backbone:
-            y, indices, size = pool(stage(y))
-            pooled.append((indices, size))
-        for stage, (indices, size) in zip(self.decoder, reversed(pooled), strict=True):
-            y = stage(max_unpool(y, indices, 2, size))
-        return self.head(y)[..., :h, :w]
-
-    def load_encoder(self, state: dict[str, torch.Tensor]) -> None:
-        load_vgg16_convs(self.backbone, state)
+        return self.head(self.decode(*self.encode(x)))[..., :h, :w]
 
 
 class SegNetBasic(Model):

@@ -48,16 +48,18 @@ class SegmentationTask(TaskModule):
         if config["trainer"].get("channels_last"):
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
+    def _layout(self, image: torch.Tensor) -> torch.Tensor:
+        """`image` in the memory format the model was put in (`trainer.channels_last`)."""
+        if self.config["trainer"].get("channels_last"):
+            return image.contiguous(memory_format=torch.channels_last)
+        return image
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> (B, C, H, W) logits."""
-        if self.config["trainer"].get("channels_last"):
-            image = image.contiguous(memory_format=torch.channels_last)
-        return self.model(image)
+        return self.model(self._layout(image))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        image, mask = batch["image"], batch["mask"]
-        if self.config["trainer"].get("channels_last"):
-            image = image.contiguous(memory_format=torch.channels_last)
+        image, mask = self._layout(batch["image"]), batch["mask"]
         logits, aux = cast(Model, self.model).forward_with_aux(image)
         loss = self.loss(logits, mask)
         # deep supervision (PSPNet's auxiliary head): the same loss, weighted by `loss.aux`

@@ -15,12 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image
 
-from perpixel.data.images import read_image
 from perpixel.data.taxonomy import Taxonomy
 from perpixel.engine.inference import TTA, sliding_window
-from perpixel.engine.predictor import ImageLike, Predictor, to_tensor
+from perpixel.engine.predictor import ImageLike, Predictor, to_rgb, to_tensor
 from perpixel.errors import ConfigError, PerpixelError
 from perpixel.io import write_png
 from perpixel.tasks.segmentation.defaults import CRF_DEFAULTS
@@ -78,20 +76,6 @@ def present_ids(labels: np.ndarray) -> np.ndarray:
     for y in range(0, flat.shape[0], BAND_ROWS):
         counts += np.bincount(flat[y : y + BAND_ROWS].ravel(), minlength=256)
     return np.flatnonzero(counts)
-
-
-def _as_input(image: ImageLike) -> np.ndarray | torch.Tensor:
-    """An (H, W, 3) uint8 array (paths, PIL images, uint8 arrays: never a float copy of the
-    whole image) or a (3, H, W) float tensor in [0, 1] (anything else `to_tensor` takes)."""
-    if isinstance(image, (str, Path)):
-        return read_image(image)
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"))
-    if isinstance(image, np.ndarray) and image.dtype == np.uint8:
-        if image.ndim != 3 or image.shape[2] != 3:
-            return to_tensor(image)  # its error names the shape
-        return image
-    return to_tensor(image)
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -218,7 +202,9 @@ class Segmenter(Predictor):
     def predict(self, image: ImageLike, probs: bool | None = None) -> Prediction:
         """Image as a path, PIL image, (H, W, 3) uint8 array or (3, H, W) float tensor in
         [0, 1]. `probs`: return probabilities (default: up to `PROBS_MAX_PIXELS` pixels)."""
-        x = _as_input(image)
+        x = to_rgb(image)  # uint8 arrays stay uint8: never a float copy of the whole image
+        if isinstance(x, np.ndarray) and x.dtype != np.uint8:
+            x = to_tensor(x)
         h, w = x.shape[:2] if isinstance(x, np.ndarray) else x.shape[-2:]
         small = h * w <= PROBS_MAX_PIXELS
         win = self.window_for(h, w)
@@ -250,7 +236,7 @@ class Segmenter(Predictor):
         labels = prediction.labels.astype(np.uint8, copy=False)
         rgb = item["image"]
         if isinstance(rgb, torch.Tensor):
-            rgb = (rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            rgb = to_uint8(rgb)
         name = item["name"]
         main = write_png(out_dir / f"{name}.png", labels)
         tax, ids = self.taxonomy, present_ids(labels)  # the legend's entries, without a full copy

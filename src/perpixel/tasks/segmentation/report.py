@@ -8,6 +8,7 @@ import numpy as np
 
 from perpixel.data.taxonomy import Taxonomy
 from perpixel.io import write_json, write_text
+from perpixel.tasks.segmentation.predict import to_uint8
 from perpixel.viz import (
     per_class_csv,
     per_class_table,
@@ -23,8 +24,7 @@ def overlay_rows(segmenter, dataset, n: int = 6) -> list[tuple[np.ndarray, np.nd
     rows = []
     for i in range(min(n, len(dataset))):
         s = dataset[i]
-        image = (s["image"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        rows.append((image, s["mask"].numpy(), segmenter.predict(s["image"]).labels))
+        rows.append((to_uint8(s["image"]), s["mask"].numpy(), segmenter.predict(s["image"]).labels))
     return rows
 
 
