@@ -90,3 +90,16 @@ def test_architectures_example_runs():
     scope: dict = {}
     exec(blocks[0], scope)  # noqa: S102 - the README's own example
     assert scope["logits"].shape == (1, 11, 360, 480)
+
+
+def test_panoptic_example_runs():
+    blocks = re.findall(
+        r"^```python\n(.*?)^```", section("Instances and panoptic segmentation"), re.M | re.S
+    )
+    assert len(blocks) == 1
+    scope: dict = {}
+    exec(blocks[0], scope)  # noqa: S102 - the README's own example
+    m = scope["m"]
+    for key in ("pq", "miiou", "ap", "miou", "category_miou", "per_class_pq"):
+        assert key in m
+    assert 0.0 <= m["miou"] <= 1.0

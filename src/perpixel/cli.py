@@ -14,13 +14,15 @@ EXAMPLES = {
     "train": "examples:\n  perpixel train synthetic_unet                 # a packaged recipe (configs/)\n"
     "  perpixel train configs/segmentation/camvid_unet.yaml -o trainer.max_epochs=20 -o data.batch_size=4\n"
     "  perpixel train camvid_unet --resume           # continue an interrupted run\n"
+    "  perpixel train synthetic_mask_rcnn            # instances + panoptic (task: panoptic)\n"
     "  perpixel train bsds_unet_ds                   # an edge recipe (task: edges)\n"
     "  perpixel train camvid_unet --devices 4 --strategy ddp",
     "evaluate": "examples:\n  perpixel evaluate runs/camvid_unet/checkpoints/best.ckpt ../shared/data/camvid --split test\n"
     "  perpixel evaluate best.ckpt my_data/ --split val --out reports/val   # images/ + masks/ layout\n"
     "  perpixel evaluate best.ckpt synthetic --split val\n"
     "  perpixel evaluate hed ../shared/data/bsds500 --split test   # edges: the BSDS benchmark\n"
-    "  perpixel evaluate best.ckpt my_data/ --tta flip,0.75,1,1.25   # test-time augmentation",
+    "  perpixel evaluate best.ckpt my_data/ --tta flip,0.75,1,1.25   # test-time augmentation\n"
+    "  perpixel evaluate runs/synthetic_panoptic_deeplab/checkpoints/best.ckpt cityscapes/ --split val",
     "predict": "examples:\n  perpixel predict runs/synthetic_unet/checkpoints/best.ckpt photos/ predictions/\n"
     "  perpixel predict hed ../shared/data/bsds500/images/test preds/hed   # pretrained HED\n"
     "  perpixel predict canny photos/ preds/canny                          # classic baseline\n"
@@ -146,7 +148,9 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument(
         "data",
         help="segmentation: 'synthetic', a CamVid root or a folder with "
-        "images/ + masks/; edges: a BSDS500 root or images/ + groundTruth/",
+        "images/ + masks/; edges: a BSDS500 root or images/ + groundTruth/; panoptic: "
+        "'synthetic', a Cityscapes / KITTI / VOC / ADE20K / COCO (panoptic) root or a folder "
+        "with images/ + masks/ + instances/",
     )
     q.add_argument(
         "--split",

@@ -160,3 +160,19 @@ def test_round_trip_keeps_generated_colours_generated():
     u = Taxonomy.from_dict(json.loads(json.dumps(t.to_dict())))
     assert u.colors_given == t.colors_given
     assert u == t
+
+
+def test_categories_thing_ids_and_lut():
+    from perpixel.data.synthetic import SYNTHETIC
+
+    assert SYNTHETIC.thing_ids == [4, 5, 6, 7]
+    assert SYNTHETIC.category_names == ["sky", "nature", "flat", "round", "polygon"]
+    assert SYNTHETIC.category_lut().tolist() == [0, 1, 2, 1, 3, 4, 4, 4]
+    t = Taxonomy.from_dict(SYNTHETIC.to_dict())
+    assert t.categories == SYNTHETIC.categories and t.things == SYNTHETIC.things
+    with pytest.raises(ValueError, match="2 classes but 1 categories"):
+        Taxonomy(["a", "b"], categories=["x"])
+    with pytest.raises(ValueError, match="not class names"):
+        Taxonomy(["a", "b"], things=["c"])
+    with pytest.raises(ValueError, match="no categories"):
+        Taxonomy(["a"]).category_lut()

@@ -271,3 +271,18 @@ def test_full_pipeline_reproducible_and_jitter_leaves_geometry():
     torch.manual_seed(8)
     c = build_transform(conf)(src)
     assert not (c["image"].shape == a["image"].shape and torch.equal(c["image"], a["image"]))
+
+
+def test_instances_follow_the_mask_through_every_geometric_transform():
+    from perpixel.data.transforms import RandomCrop, RandomHorizontalFlip, RandomScale
+
+    torch.manual_seed(0)
+    mask = torch.randint(0, 5, (21, 34))
+    inst = mask * 100_003  # ids past 2^16: exact through the resize
+    sample = {"image": torch.rand(3, 21, 34), "mask": mask, "instances": inst}
+    for t in (RandomScale(0.6, 1.7), RandomCrop((40, 30)), RandomHorizontalFlip(1.0)):
+        for _ in range(3):
+            out = t(sample)
+            padded = out["mask"] == 255
+            assert torch.equal(out["instances"][~padded], out["mask"][~padded] * 100_003)
+            assert (out["instances"][padded] == 0).all()

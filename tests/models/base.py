@@ -6,12 +6,16 @@ models also set `num_sides`. What a model returns depends on its `output` kind:
 "logits": (B, num_classes, H, W); "edges": {"fused": (B, 1, H, W), "sides": num_sides x
 (B, 1, H, W)}; "keypoints": {"logits": (B, 65, H/8, W/8), "descriptors": (B, D, H/8, W/8)}
 (no "descriptors" without a descriptor head), at sizes that are multiples of 8.
+"panoptic": a dict of dense (B, K, H, W) maps, K from `model.map_channels()`; their
+gradients are checked through `model.losses` on a hand-made target, and they export as one
+tuple (`PanopticMaps`).
 `tests/models/test_registry.py` checks that every model in `MODELS` has one.
 """
 
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import pytest
 import torch
@@ -22,6 +26,7 @@ from perpixel.models import MODELS, OUTPUT_KINDS, OUTPUTS, build_model
 from perpixel.models.base import Model
 from perpixel.models.edges import FusedLogits
 from perpixel.models.keypoints import KeypointOutputs
+from perpixel.models.panoptic import PanopticMaps, PanopticModel
 
 SIZES = [(17, 29), (37, 53), (64, 64)]  # (H, W): odd sizes, as most models take any size
 # the sizes for the output kinds whose models take only some sizes (a subclass may override)
@@ -59,6 +64,8 @@ class ModelTester:
     def expected_shapes(self, model: Model, batch: int, h: int, w: int) -> list[tuple]:
         """The shapes of `maps(model(images(batch, h, w)))`."""
         c = model.conf
+        if self.output == "panoptic":
+            return [(batch, k, h, w) for _, k in sorted(model.map_channels().items())]
         if self.output == "edges":
             return [(batch, 1, h, w)] * (1 + self.num_sides)
         if self.output == "keypoints":
@@ -92,6 +99,9 @@ class ModelTester:
         if self.output == "keypoints":
             assert isinstance(out, dict) and set(out) in ({"logits"}, {"logits", "descriptors"})
             return [out[k] for k in ("logits", "descriptors") if k in out]
+        if self.output == "panoptic":
+            assert isinstance(out, dict)
+            return [out[k] for k in sorted(out)]
         assert isinstance(out, torch.Tensor)
         return [out]
 
@@ -104,6 +114,8 @@ class ModelTester:
         models a tuple of maps (`KeypointOutputs`)."""
         if self.output == "keypoints":
             return KeypointOutputs(model)
+        if self.output == "panoptic":
+            return PanopticMaps(model)
         return FusedLogits(model) if self.output == "edges" else model
 
     # ------------------------------------------------------------ shapes
@@ -134,7 +146,8 @@ class ModelTester:
         out = model(self.images(2, *size, channels=over.get("in_channels", 3)))
         assert [y.shape for y in self.maps(out)] == self.expected_shapes(model, 2, *size)
         if "num_classes" in over:
-            assert self.maps(out)[0].shape[1] == 5
+            semantic = out["semantic"] if self.output == "panoptic" else self.maps(out)[0]
+            assert semantic.shape[1] == 5
 
     def test_export_module_returns_the_main_map(self):
         model = self.build().eval()
@@ -143,16 +156,39 @@ class ModelTester:
             got = self.exportable(model)(x)
             maps = self.maps(model(x))
         got = list(got) if isinstance(got, tuple) else [got]
-        # the main map alone; keypoint models export every map
-        want = maps if self.output == "keypoints" else maps[:1]
+        # the main map alone; keypoint and panoptic models export every map
+        want = maps if self.output in ("keypoints", "panoptic") else maps[:1]
         assert len(got) == len(want)
         for a, b in zip(got, want, strict=True):
             torch.testing.assert_close(a, b)
 
     # ------------------------------------------------------------ training and inference
 
+    @staticmethod
+    def panoptic_target(batch: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(semantic, instances) (B, H, W) int64: stuff classes 0/1 in halves, two thing
+        instances (classes 2 and 3, so `thing_ids` [2, 3]) as rectangles, a void corner."""
+        semantic = torch.zeros(batch, h, w, dtype=torch.long)
+        semantic[:, h // 2 :] = 1
+        instances = torch.zeros(batch, h, w, dtype=torch.long)
+        semantic[:, 1 : h // 2, 1 : w // 3] = 2
+        instances[:, 1 : h // 2, 1 : w // 3] = 1
+        semantic[:, h // 3 : h - 1, w // 2 : w - 1] = 3
+        instances[:, h // 3 : h - 1, w // 2 : w - 1] = 2
+        semantic[:, :2, -2:] = 255
+        return semantic, instances
+
     def test_gradients_reach_every_parameter(self):
         model = self.build().train()
+        if self.output == "panoptic":  # through the model's own losses
+            h, w = self.size_list[-1]
+            losses = cast(PanopticModel, model).losses(
+                self.images(2, h, w), *self.panoptic_target(2, h, w)
+            )
+            assert losses and all(torch.isfinite(v) and v.dim() == 0 for v in losses.values())
+            sum(losses.values()).backward()
+            assert_every_parameter_learns(model)
+            return
         out, aux = model.forward_with_aux(self.images(2, *self.size_list[0]))
         maps = self.maps(out)
         for a in aux:  # auxiliary logits (deep supervision): shaped like the main map
@@ -231,7 +267,7 @@ class ModelTester:
         dc = self.model_class.default_conf
         assert isinstance(dc, dict)
         assert "in_channels" in dc
-        if self.output == "logits":
+        if self.output in ("logits", "panoptic"):
             assert "num_classes" in dc
         before = copy.deepcopy(dc)
         model = self.model_class()

@@ -56,12 +56,15 @@ def test_outputs_come_from_the_classes():
         "unet_edges": "edges",
         "superpoint": "keypoints",
         "magicpoint": "keypoints",
+        "panoptic_deeplab": "panoptic",
+        "mask_rcnn": "panoptic",
     }
     assert all(OUTPUTS[n] == cls.output in OUTPUT_KINDS for n, cls in MODELS.items())
     assert all(issubclass(cls, Model) for cls in MODELS.values())
     assert models_for("logits") == SEGMENTATION
     assert models_for("edges") == ["hed", "unet_edges"]
     assert models_for("keypoints") == ["magicpoint", "superpoint"]
+    assert models_for("panoptic") == ["mask_rcnn", "panoptic_deeplab"]
     assert models_for("points") == []
 
 

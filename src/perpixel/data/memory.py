@@ -23,8 +23,9 @@ class InMemory(Dataset):
         for i in range(len(cast(Sized, dataset))):
             s = dict(dataset[i])
             s["image"] = (s["image"] * 255).round_().to(torch.uint8)
-            if "mask" in s and s["mask"].max() <= 255 and s["mask"].min() >= 0:
-                s["mask"] = s["mask"].to(torch.uint8)
+            for key in ("mask", "instances"):
+                if key in s and s[key].max() <= 255 and s[key].min() >= 0:
+                    s[key] = s[key].to(torch.uint8)
             self.items.append(s)
 
     def __len__(self) -> int:
@@ -38,6 +39,7 @@ class InMemory(Dataset):
     def __getitem__(self, i: int) -> dict:
         s = dict(self.items[i])
         s["image"] = s["image"].float().div_(255)
-        if "mask" in s:
-            s["mask"] = s["mask"].long()
+        for key in ("mask", "instances"):
+            if key in s:
+                s[key] = s[key].long()
         return self.transform(s) if self.transform else s

@@ -21,6 +21,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from perpixel.data.taxonomy import Taxonomy
+from perpixel.errors import ConfigError
 
 AREA = 0.8 * np.pi  # area of a thing of radius 1
 STUFF = ["sky", "grass", "road", "water"]
@@ -31,6 +32,7 @@ SYNTHETIC = Taxonomy(
     colors=[(120, 180, 240), (60, 160, 60), (110, 110, 110), (30, 80, 180),
             (240, 200, 40), (230, 80, 60), (160, 90, 200), (250, 140, 210)],
     things=list(THINGS),
+    categories=["sky", "nature", "flat", "nature", "round", "polygon", "polygon", "polygon"],
 )  # fmt: skip
 
 default_conf: dict = {
@@ -338,16 +340,20 @@ class SyntheticSegmentation(torch.utils.data.Dataset):
     """`num_samples` samples of the synthetic world; sample i is `generate(seed, i, **conf)`.
 
     Items are dicts: "image" float32 (3, H, W) in [0, 1], "mask" int64 (H, W) class ids,
-    "name" `synthetic_{seed}_{i:06d}`; then `transform(item)` when a transform is given.
+    "name" `synthetic_{seed}_{i:06d}`, with `instances` also "instances" int64 (H, W) (0 =
+    none); then `transform(item)` when a transform is given.
     """
 
     taxonomy = SYNTHETIC
 
-    def __init__(self, num_samples: int, seed: int = 0, transform=None, **conf):
+    def __init__(
+        self, num_samples: int, seed: int = 0, transform=None, instances: bool = False, **conf
+    ):
         self.conf = check_conf(conf)
         if num_samples < 0:
             raise ValueError(f"synthetic: num_samples must be >= 0, got {num_samples}")
         self.num_samples, self.seed, self.transform = int(num_samples), int(seed), transform
+        self.instances = instances
 
     def __len__(self) -> int:
         return self.num_samples
@@ -362,4 +368,21 @@ class SyntheticSegmentation(torch.utils.data.Dataset):
             "mask": torch.from_numpy(sample.semantic.astype(np.int64)),
             "name": f"synthetic_{self.seed}_{i:06d}",
         }
+        if self.instances:
+            item["instances"] = torch.from_numpy(sample.instances.astype(np.int64))
         return self.transform(item) if self.transform is not None else item
+
+
+def synthetic_split(
+    section: dict, split: str, seed: int = 0, instances: bool = False, transform=None
+) -> SyntheticSegmentation:
+    """The `split` ("train", "val" or "test") of a recipe's `data.synthetic` section
+    (`num_train`, `num_val`, `num_test` and generator options): `num_{split}` samples of world
+    `1000 * seed + SPLIT_SEEDS[split]`."""
+    if split not in SPLIT_SEEDS:
+        raise ConfigError(f"synthetic data has splits train/val/test, not {split!r}")
+    conf = {k: v for k, v in section.items() if not k.startswith("num_")}
+    n = section[f"num_{split}"]
+    return SyntheticSegmentation(
+        n, 1000 * seed + SPLIT_SEEDS[split], transform, instances=instances, **conf
+    )

@@ -35,12 +35,15 @@ class Taxonomy:
         colors: one (r, g, b) per class; generated when omitted.
         ignore_index: label value excluded from training and evaluation.
         things: names of countable *thing* classes (the rest are *stuff*).
+        categories: one category name per class (Cityscapes: flat, construction, object,
+            nature, sky, human, vehicle), for category-level scores; empty: none declared.
     """
 
     names: list[str]
     colors: list[tuple[int, int, int]] = field(default_factory=list)
     ignore_index: int = DEFAULT_IGNORE
     things: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
     colors_given: bool = field(default=False, init=False)  # colours came from the user
 
     def __post_init__(self) -> None:
@@ -55,10 +58,33 @@ class Taxonomy:
             raise ValueError(f"{len(self.names)} class names but {len(self.colors)} colours")
         if 0 <= self.ignore_index < len(self.names):
             raise ValueError(f"ignore_index {self.ignore_index} collides with a class id")
+        unknown = set(self.things) - set(self.names)
+        if unknown:
+            raise ValueError(f"things {sorted(unknown)} are not class names")
+        self.categories = [str(c) for c in self.categories]
+        if self.categories and len(self.categories) != len(self.names):
+            raise ValueError(f"{len(self.names)} classes but {len(self.categories)} categories")
 
     @property
     def num_classes(self) -> int:
         return len(self.names)
+
+    @property
+    def thing_ids(self) -> list[int]:
+        """Class ids of the thing classes, ascending."""
+        return [i for i, n in enumerate(self.names) if n in set(self.things)]
+
+    @property
+    def category_names(self) -> list[str]:
+        """The distinct categories, in order of first appearance (empty: none declared)."""
+        return list(dict.fromkeys(self.categories))
+
+    def category_lut(self) -> np.ndarray:
+        """(num_classes,) int64: class id -> index into `category_names`."""
+        names = self.category_names
+        if not names:
+            raise ValueError("this taxonomy declares no categories")
+        return np.array([names.index(c) for c in self.categories], dtype=np.int64)
 
     def palette(self) -> np.ndarray:
         """(256, 3) uint8 lookup table: class id -> colour; ignore and unknown ids are black."""
@@ -80,6 +106,7 @@ class Taxonomy:
             "colors": [list(c) for c in self.colors] if self.colors_given else [],
             "ignore_index": self.ignore_index,
             "things": self.things,
+            "categories": self.categories,
         }
 
     @classmethod
@@ -89,6 +116,7 @@ class Taxonomy:
             colors=[tuple(c) for c in d.get("colors") or []],
             ignore_index=d.get("ignore_index", DEFAULT_IGNORE),
             things=d.get("things") or [],
+            categories=d.get("categories") or [],
         )
 
     @classmethod

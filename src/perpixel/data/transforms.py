@@ -1,5 +1,5 @@
-"""Joint image/label transforms on a sample dict {"image": (3, H, W) float, "mask": (H, W) int64}
-or, for edge detection, {"image", "edges": (1, H, W) float fraction of annotators}.
+"""Joint image/label transforms on a sample dict {"image": (3, H, W) float, "mask": (H, W) int64,
+and for instance data "instances": (H, W) int64 (0 = none)} or, for edge detection, {"image", "edges": (1, H, W) float fraction of annotators}.
 
 Geometry is applied identically to image and labels (bilinear for the image and the edge
 fractions, nearest for the mask; padding is ignored in the loss); colour jitter (kornia)
@@ -54,11 +54,13 @@ class RandomScale:
                 align_corners=False,
                 antialias=s < 1,
             )[0].clamp_(0, 1)
-        if "mask" in sample:
-            # nearest-exact samples at pixel centres, as the bilinear image resize does
-            out["mask"] = F.interpolate(
-                sample["mask"][None, None].float(), size=size, mode="nearest-exact"
-            )[0, 0].long()
+        for key in ("mask", "instances"):
+            if key in sample:
+                # nearest-exact samples at pixel centres, as the bilinear image resize does;
+                # through float64, exact for instance ids of any size
+                out[key] = F.interpolate(
+                    sample[key][None, None].double(), size=size, mode="nearest-exact"
+                )[0, 0].long()
         return out
 
 
@@ -80,14 +82,17 @@ class RandomCrop:
             image = F.pad(image, (0, pw, 0, ph), value=0.0)
             if "mask" in sample:
                 out["mask"] = F.pad(sample["mask"], (0, pw, 0, ph), value=self.ignore_index)
+            if "instances" in sample:
+                out["instances"] = F.pad(sample["instances"], (0, pw, 0, ph), value=0)
             if "edges" in sample:
                 out["edges"] = F.pad(sample["edges"], (0, pw, 0, ph), value=EDGE_IGNORE)
             h, w = image.shape[-2:]
         y = int(torch.randint(0, h - ch + 1, ()).item())
         x = int(torch.randint(0, w - cw + 1, ()).item())
         out["image"] = image[:, y : y + ch, x : x + cw]
-        if "mask" in out:
-            out["mask"] = out["mask"][y : y + ch, x : x + cw]
+        for key in ("mask", "instances"):
+            if key in out:
+                out[key] = out[key][y : y + ch, x : x + cw]
         if "edges" in out:
             out["edges"] = out["edges"][:, y : y + ch, x : x + cw]
         return out
@@ -102,10 +107,9 @@ class RandomHorizontalFlip:
             return sample
         out = dict(sample)
         out["image"] = sample["image"].flip(-1)
-        if "mask" in sample:
-            out["mask"] = sample["mask"].flip(-1)
-        if "edges" in sample:
-            out["edges"] = sample["edges"].flip(-1)
+        for key in ("mask", "instances", "edges"):
+            if key in sample:
+                out[key] = sample[key].flip(-1)
         return out
 
 

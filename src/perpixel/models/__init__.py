@@ -7,6 +7,8 @@ from perpixel.errors import ConfigError
 from perpixel.models.base import OUTPUT_KINDS, Model
 from perpixel.models.edges import HED, UNetEdges
 from perpixel.models.keypoints import MagicPoint, SuperPoint
+from perpixel.models.panoptic.mask_rcnn import MaskRCNN
+from perpixel.models.panoptic.panoptic_deeplab import PanopticDeepLab
 from perpixel.models.segmentation import (
     FPN,
     DeconvNet,
@@ -51,9 +53,11 @@ MODELS: dict[str, type[Model]] = {
     "unet_edges": UNetEdges,
     "superpoint": SuperPoint,
     "magicpoint": MagicPoint,
+    "panoptic_deeplab": PanopticDeepLab,
+    "mask_rcnn": MaskRCNN,
 }
-# each model's output kind (see `OUTPUT_KINDS`): "logits" (segmentation), "edges" or
-# "keypoints"
+# each model's output kind (see `OUTPUT_KINDS`): "logits" (segmentation), "edges",
+# "keypoints" or "panoptic"
 OUTPUTS: dict[str, str] = {name: cls.output for name, cls in MODELS.items()}
 
 

@@ -14,7 +14,9 @@ import torch.nn as nn
 # "keypoints": {"logits": (B, 65, H/8, W/8) interest-point logits per 8x8 cell (64 positions +
 # a "no point" dustbin), "descriptors": (B, D, H/8, W/8) L2-normalised along dim 1, absent
 # without a descriptor head}; H and W multiples of 8
-OUTPUT_KINDS = ("logits", "edges", "keypoints")
+# "panoptic": a dict of dense (B, *, H', W') maps (the heads' raw outputs; see
+# `perpixel.models.panoptic.base.PanopticModel`, whose `losses` and `predict` interpret them)
+OUTPUT_KINDS = ("logits", "edges", "keypoints", "panoptic")
 
 
 class Model(nn.Module):

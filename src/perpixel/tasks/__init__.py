@@ -28,6 +28,7 @@ TASKS: dict[str, str] = {
     "segmentation": "perpixel.tasks.segmentation",
     "edges": "perpixel.tasks.edges",
     "keypoints": "perpixel.tasks.keypoints",
+    "panoptic": "perpixel.tasks.panoptic",
 }
 
 

@@ -10,8 +10,8 @@ from PIL import Image
 
 from perpixel import cli
 from perpixel.errors import ConfigError, DataError
+from perpixel.metrics.confusion import SegmentationMetrics
 from perpixel.tasks.segmentation.datasets import build_dataset, collate
-from perpixel.tasks.segmentation.metrics import SegmentationMetrics
 
 
 def photo_folder(root, n=10, mixed=True):

@@ -15,7 +15,7 @@ from perpixel.data.batching import pad_stack
 from perpixel.data.images import IMAGE_SUFFIXES, list_images, read_image
 from perpixel.data.memory import InMemory
 from perpixel.data.splits import seeded_split
-from perpixel.data.synthetic import SPLIT_SEEDS, SyntheticSegmentation
+from perpixel.data.synthetic import synthetic_split
 from perpixel.data.taxonomy import CAMVID, DEFAULT_IGNORE, Taxonomy
 from perpixel.data.transforms import build_transform
 from perpixel.errors import ConfigError, DataError
@@ -229,14 +229,7 @@ def build_dataset(data: dict, role: str, train: bool = False, seed: int = 0) -> 
     ignore = ignore_index_of(data)
     transform = build_transform(data["augment"], ignore) if train else None
     if kind == "synthetic":
-        conf = dict(data["synthetic"])
-        if split not in SPLIT_SEEDS:
-            raise ConfigError(f"synthetic data has splits train/val/test, not {split!r}")
-        n = conf[f"num_{split}"]
-        conf = {k: v for k, v in conf.items() if not k.startswith("num_")}
-        return InMemory(
-            SyntheticSegmentation(n, seed=1000 * seed + SPLIT_SEEDS[split], **conf), transform
-        )
+        return InMemory(synthetic_split(data["synthetic"], split, seed), transform)
     if data["root"] is None:
         raise ConfigError(f"data.root is required for {kind!r} data")
     if kind == "camvid":

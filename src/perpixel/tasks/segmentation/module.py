@@ -10,9 +10,9 @@ import torch
 
 from perpixel.data.taxonomy import Taxonomy
 from perpixel.engine.module import TaskModule
+from perpixel.metrics.confusion import SegmentationMetrics
 from perpixel.models import Model, build_model
 from perpixel.tasks.segmentation.losses import SegmentationLoss
-from perpixel.tasks.segmentation.metrics import SegmentationMetrics
 
 LOGGED = ("miou", "pixel_accuracy", "mean_class_accuracy", "fw_iou", "mean_dice")
 

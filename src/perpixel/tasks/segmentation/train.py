@@ -99,7 +99,7 @@ def evaluate(
     `Segmenter`), each image is predicted as `Segmenter.predict` does (windows, test-time
     augmentation, dense CRF), else each batch by one forward pass.
 
-    Returns the metrics dict (see `perpixel.tasks.segmentation.metrics.metrics_from_confusion`)
+    Returns the metrics dict (see `perpixel.metrics.confusion.metrics_from_confusion`)
     plus `confusion_matrix`; under DDP every process returns the same, global numbers.
     """
     if isinstance(checkpoint, SegmentationTask):

@@ -1,4 +1,4 @@
-"""Tests for perpixel.tasks.segmentation.metrics: confusion matrix and the metrics derived from it."""
+"""Tests for perpixel.metrics.confusion: confusion matrix and the metrics derived from it."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from perpixel.tasks.segmentation.metrics import (
+from perpixel.metrics.confusion import (
     SegmentationMetrics,
     confusion_matrix,
     metrics_from_confusion,

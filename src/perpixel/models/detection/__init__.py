@@ -1,0 +1,1 @@
+"""Building blocks of top-down instance models: boxes, NMS, anchors, RoIAlign, heads."""
