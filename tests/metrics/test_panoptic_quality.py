@@ -4,8 +4,6 @@ Classes: 0 road, 1 sky (stuff), 2 car, 3 person (things); 255 void. Maps are 10 
 said; every expected number is worked out in the test."""
 
 import json
-import struct
-import zlib
 from collections import defaultdict
 
 import numpy as np
@@ -14,11 +12,9 @@ import torch
 from PIL import Image
 
 from perpixel.data.panoptic import Segment, id_to_rgb, to_segments
-from perpixel.errors import DataError
 from perpixel.metrics.panoptic_quality import (
     PanopticQuality,
     PQStats,
-    _png,
     pq_compute_files,
     pq_from_stats,
     pq_stats,
@@ -261,51 +257,6 @@ def test_rgb_maps_give_the_same_stats_as_ids():
     b = pq_stats(id_to_rgb(gi2), {big[k]: v for k, v in gs.items()},
                  id_to_rgb(pi2), {big[k]: v for k, v in ps.items()}, C)  # fmt: skip
     assert all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ("iou", "tp", "fp", "fn"))
-
-
-def png_bytes(rgb: np.ndarray, filters: list[int]) -> bytes:
-    """An 8-bit RGB PNG with the given filter type on each row (cycled)."""
-    h, w, _ = rgb.shape
-    img = rgb.reshape(h, 3 * w).astype(np.int64)
-    rows = []
-    for y in range(h):
-        ft = filters[y % len(filters)]
-        x = img[y]
-        b = img[y - 1] if y else np.zeros_like(x)
-        a = np.concatenate([[0, 0, 0], x[:-3]])
-        c = np.concatenate([[0, 0, 0], b[:-3]])
-        pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
-        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-        pred = [0 * x, a, b, (a + b) // 2, paeth][ft]
-        rows.append(bytes([ft]) + ((x - pred) % 256).astype(np.uint8).tobytes())
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    z = zlib.compress(b"".join(rows))
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    idat = chunk(b"IDAT", z[: len(z) // 2]) + chunk(b"IDAT", z[len(z) // 2 :])
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
-
-
-def test_png_reader_undoes_every_filter(tmp_path):
-    rng = np.random.default_rng(2)
-    rgb = rng.integers(0, 256, (9, 13, 3)).astype(np.uint8)
-    rgb[3:6] = rgb[3]  # flat rows too
-    path = tmp_path / "a.png"
-    for filters in ([0], [1], [2], [3], [4], [0, 1, 2, 3, 4]):
-        path.write_bytes(png_bytes(rgb, filters))
-        expect = np.asarray(Image.open(path)).astype(np.int64)
-        assert np.array_equal(expect, rgb)  # the writer is right
-        ids = expect[..., 0] + 256 * expect[..., 1] + 65536 * expect[..., 2]
-        assert np.array_equal(_png(path), ids)
-    Image.fromarray(rgb).convert("RGBA").save(path)  # not RGB: decoded by PIL
-    assert np.array_equal(_png(path), ids)
-    path.write_bytes(b"not a png")
-    with pytest.raises(DataError, match="a.png"):
-        _png(path)
 
 
 def test_files_as_coco_panoptic(tmp_path):

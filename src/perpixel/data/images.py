@@ -115,6 +115,16 @@ def list_images(folder: Path) -> list[Path]:
     return files
 
 
+def to_float(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, H, W) float32 in [0, 1], what the networks take."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8 (rounded, clipped): `to_float` undone."""
+    return (image.permute(1, 2, 0).cpu().numpy() * 255).round().clip(0, 255).astype(np.uint8)
+
+
 class ImageFolder(Dataset):
     """Images alone (for prediction): {"image": (3, H, W) float32 in [0, 1], "name", "path"};
     with `as_uint8`, "image" is the (H, W, 3) uint8 array as read (a quarter of the memory)."""
@@ -134,9 +144,7 @@ class ImageFolder(Dataset):
     def __getitem__(self, i: int) -> dict:
         image = read_image(self.files[i])
         return {
-            "image": image
-            if self.as_uint8
-            else torch.from_numpy(image).permute(2, 0, 1).float().div_(255),
+            "image": image if self.as_uint8 else to_float(image),
             "name": self.files[i].stem,
             "path": str(self.files[i]),
         }

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
 
+from perpixel.data.images import to_float
 from perpixel.data.taxonomy import Taxonomy
 from perpixel.errors import ConfigError
 
@@ -364,7 +365,7 @@ class SyntheticSegmentation(torch.utils.data.Dataset):
             raise IndexError(f"synthetic: index {i} out of range for {self.num_samples} samples")
         sample = generate(self.seed, i, **self.conf)
         item = {
-            "image": torch.from_numpy(sample.image).permute(2, 0, 1).float().div_(255.0),
+            "image": to_float(sample.image),
             "mask": torch.from_numpy(sample.semantic.astype(np.int64)),
             "name": f"synthetic_{self.seed}_{i:06d}",
         }

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from perpixel.data.images import ImageFolder, read_image
+from perpixel.data.images import ImageFolder, read_image, to_float
 from perpixel.errors import PerpixelError
 
 ImageLike = np.ndarray | Image.Image | str | Path | torch.Tensor
@@ -33,7 +33,7 @@ def to_tensor(image: ImageLike) -> torch.Tensor:
     """A path, PIL image, (H, W, 3) uint8 array or (3, H, W) float tensor -> (3, H, W) in [0, 1]."""
     image = to_rgb(image)
     if isinstance(image, np.ndarray):
-        image = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255
+        image = to_float(image)
     return image
 
 

@@ -19,7 +19,6 @@ well-formed files); pass `gt_areas` to use given ones.
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -29,10 +28,9 @@ from typing import Any
 import numba
 import numpy as np
 import torch
-from PIL import Image
 from torchmetrics import Metric
 
-from perpixel.data.panoptic import Segment, rgb_to_id, to_segments
+from perpixel.data.panoptic import Segment, read_panoptic_png, rgb_to_id, to_segments
 from perpixel.errors import DataError
 
 Map = np.ndarray | torch.Tensor  # an (H, W) or (B, H, W) map
@@ -88,48 +86,6 @@ def _pair_counts(
                 return counts, int(p)
         counts[gi, pi] += 1
     return counts, -1
-
-
-@numba.njit(cache=True, nogil=True)
-def _png_ids(raw: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Inflated IDAT of an 8-bit RGB non-interlaced PNG -> (H * W,) uint32 segment ids:
-    undoes the per-row filters (None, Sub, Up, Average, Paeth) on two row buffers."""
-    rb = 3 * w
-    prev, cur = np.zeros(rb, np.int32), np.zeros(rb, np.int32)
-    out = np.empty(h * w, np.uint32)
-    for y in range(h):
-        ft, line = raw[y * (rb + 1)], raw[y * (rb + 1) + 1 : (y + 1) * (rb + 1)]
-        if ft == 0:
-            for x in range(rb):
-                cur[x] = line[x]
-        elif ft == 1:
-            for x in range(rb):
-                cur[x] = (line[x] + (cur[x - 3] if x >= 3 else 0)) & 255
-        elif ft == 2:
-            for x in range(rb):
-                cur[x] = (line[x] + prev[x]) & 255
-        elif ft == 3:
-            for x in range(rb):
-                cur[x] = (line[x] + (((cur[x - 3] if x >= 3 else 0) + prev[x]) >> 1)) & 255
-        elif ft == 4:
-            for x in range(3):
-                cur[x] = (line[x] + prev[x]) & 255
-            for x in range(3, rb):
-                a, b, c = cur[x - 3], prev[x], prev[x - 3]
-                if b == c:  # pa = 0: a (most pixels: regions are flat)
-                    p = a
-                elif a == c:  # pb = 0 < pa: b
-                    p = b
-                else:
-                    pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-                    p = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-                cur[x] = (line[x] + p) & 255
-        else:
-            raise ValueError("unknown PNG filter type")
-        for x in range(w):
-            out[y * w + x] = cur[3 * x] | (cur[3 * x + 1] << 8) | (cur[3 * x + 2] << 16)
-        prev, cur = cur, prev
-    return out
 
 
 def _pixels(ids: np.ndarray) -> np.ndarray:
@@ -344,38 +300,20 @@ def _segments(info: list[dict]) -> tuple[dict[int, Segment], dict[int, int]]:
     return segs, {int(s["id"]): int(s["area"]) for s in info if "area" in s}
 
 
-def _png(path: Path) -> np.ndarray:
-    """A panoptic PNG -> (H, W) integer ids: 8-bit RGB non-interlaced files (what COCO and
-    Cityscapes write) decoded here with zlib + `_png_ids`, any other kind by PIL."""
-    try:
-        data = path.read_bytes()
-        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-            w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-            if data[24:29] == b"\x08\x02\x00\x00\x00":  # depth 8, RGB, deflate, no interlace
-                idat, pos = [], 8
-                while pos + 8 <= len(data):
-                    n, kind = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8]
-                    if kind == b"IDAT":
-                        idat.append(data[pos + 8 : pos + 8 + n])
-                    pos += 12 + n
-                raw = zlib.decompress(b"".join(idat), bufsize=h * (3 * w + 1))
-                if len(raw) != h * (3 * w + 1):
-                    raise ValueError(f"image data is {len(raw)} bytes, not {h * (3 * w + 1)}")
-                return _png_ids(np.frombuffer(raw, np.uint8), h, w).reshape(h, w)
-        with Image.open(path) as im:
-            rgb = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
-        return rgb_to_id(rgb)
-    except (OSError, ValueError, zlib.error) as e:
-        raise DataError(path, f"cannot read the panoptic PNG ({e})") from None
-
-
 def _files_stats(pairs: list[tuple], num_classes: int) -> PQStats:
     total = PQStats.zeros(num_classes)
     for gt_png, gt_info, pred_png, pred_info in pairs:
         gs, areas = _segments(gt_info)
         ps, _ = _segments(pred_info)
         try:
-            total += pq_stats(_png(gt_png), gs, _png(pred_png), ps, num_classes, areas or None)
+            total += pq_stats(
+                read_panoptic_png(gt_png),
+                gs,
+                read_panoptic_png(pred_png),
+                ps,
+                num_classes,
+                areas or None,
+            )
         except (ValueError, KeyError) as e:
             raise DataError(pred_png, str(e)) from None
     return total

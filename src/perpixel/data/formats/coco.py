@@ -26,7 +26,7 @@ import numpy as np
 from perpixel.data.formats import rle
 from perpixel.data.formats.common import Reader, check_size, renumber
 from perpixel.data.images import read_image
-from perpixel.data.panoptic import PanopticSample, rgb_to_id
+from perpixel.data.panoptic import PanopticSample, Segment, from_segments, read_panoptic_png
 from perpixel.data.taxonomy import Taxonomy
 from perpixel.errors import DataError
 
@@ -146,7 +146,6 @@ class COCOPanoptic(Reader):
             raise DataError(self.json, f"categories: {e}") from None
         self.category_ids = [int(c["id"]) for c in cats]
         self.class_of = {cid: k for k, cid in enumerate(self.category_ids)}
-        self.is_thing = [bool(c.get("isthing")) for c in cats]
         self.png_dir = self.root / f"panoptic_{split}"
         if not self.png_dir.is_dir():
             self.png_dir = self.root / "annotations" / f"panoptic_{split}"
@@ -166,10 +165,9 @@ class COCOPanoptic(Reader):
         img_path, png = self.image_dir / info["file_name"], self.png_dir / a["file_name"]
         image = read_image(img_path)
         _check_image(image, info, img_path, self.json)
-        ids = rgb_to_id(read_image(png))
+        ids = read_panoptic_png(png)
         check_size(image, ids, png, img_path)
-        seg_class: dict[int, int] = {}
-        seg_instance: dict[int, bool] = {}
+        segments: dict[int, Segment] = {}
         for s in a.get("segments_info", []):
             cls = self.class_of.get(int(s["category_id"]))
             if cls is None:
@@ -177,16 +175,13 @@ class COCOPanoptic(Reader):
                     self.json,
                     f"{a['file_name']}: segment {s['id']} has unknown category {s['category_id']}",
                 )
-            seg_class[int(s["id"])] = cls
-            seg_instance[int(s["id"])] = self.is_thing[cls] and not s.get("iscrowd", 0)
-        values, inverse = np.unique(ids, return_inverse=True)
-        missing = [int(v) for v in values if v and int(v) not in seg_class]
+            segments[int(s["id"])] = Segment(cls, bool(s.get("iscrowd", 0)))
+        present = np.unique(ids)
+        missing = [int(v) for v in present if v and int(v) not in segments]
         if missing:
             raise DataError(
                 png, f"segment ids {missing[:5]} are not in the segments_info of {self.json.name}"
             )
-        sem_lut = np.array([seg_class.get(int(v), 255) for v in values], np.uint8)
-        inst_flag = np.array([seg_instance.get(int(v), False) for v in values])
-        inst_lut = np.where(inst_flag, np.cumsum(inst_flag), 0).astype(np.int32)
-        inverse = inverse.reshape(ids.shape)
-        return PanopticSample(image, sem_lut[inverse], inst_lut[inverse], self.names[i])
+        t = self.taxonomy
+        semantic, instances = from_segments(ids, segments, t.ignore_index, t.thing_ids)
+        return PanopticSample(image, semantic, instances, self.names[i])

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from perpixel.data.batching import pad_stack
-from perpixel.data.images import IMAGE_SUFFIXES, read_image
+from perpixel.data.images import IMAGE_SUFFIXES, read_image, to_float
 from perpixel.data.synthetic import SPLIT_SEEDS, check_conf, generate
 from perpixel.data.transforms import EDGE_IGNORE, build_transform
 from perpixel.errors import ConfigError, DataError
@@ -63,7 +63,7 @@ class EdgeDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         image, counts, n, name = self._get(int(i))
         sample = {
-            "image": torch.from_numpy(image).permute(2, 0, 1).float().div_(255),
+            "image": to_float(image),
             "edges": torch.from_numpy(counts).float().div_(n)[None],
             "annotators": n,
             "name": name,

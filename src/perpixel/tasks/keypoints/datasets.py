@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from perpixel.data.images import list_images, read_image
+from perpixel.data.images import list_images, read_image, to_float
 from perpixel.data.splits import seeded_split
 from perpixel.errors import ConfigError, DataError
 from perpixel.models.keypoints import to_gray
@@ -52,7 +52,7 @@ def fit_image(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
 
 def read_gray(path: Path, shape: tuple[int, int] | None = None) -> torch.Tensor:
     """An image file -> (1, H, W) gray in [0, 1], fitted to `shape` when given."""
-    rgb = torch.from_numpy(read_image(path)).permute(2, 0, 1).float() / 255
+    rgb = to_float(read_image(path))
     gray = to_gray(rgb)
     return fit_image(gray, shape) if shape is not None else gray
 

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from perpixel.data.batching import pad_stack
+from perpixel.data.images import to_float
 from perpixel.data.memory import InMemory
 from perpixel.data.synthetic import synthetic_split
 from perpixel.data.taxonomy import DEFAULT_IGNORE
@@ -37,7 +38,7 @@ class ReaderDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         s = self.reader.load(i)
         item = {
-            "image": torch.from_numpy(np.ascontiguousarray(s.image)).permute(2, 0, 1).float() / 255,
+            "image": to_float(s.image),
             "mask": torch.from_numpy(s.semantic.astype(np.int64)),
             "instances": torch.from_numpy(s.instances.astype(np.int64)),
             "name": s.name,

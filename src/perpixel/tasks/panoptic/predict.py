@@ -29,6 +29,7 @@ from perpixel.viz.panoptic import panoptic_panel
 class Panoptor(Predictor):
     """Panoptic predictions of a `PanopticTask`: `predict(image) -> PanopticOutput`."""
 
+    uint8_images = True  # `write` draws on the (H, W, 3) uint8 image
     outputs = (
         "NAME_panoptic.png, NAME_labelIds.png, NAME_instanceIds.png, panoptic/ + panoptic.json"
     )
@@ -53,9 +54,7 @@ class Panoptor(Predictor):
         tax = self.taxonomy
         semantic = prediction.semantic.numpy().astype(np.int64)
         instances = prediction.instances.numpy().astype(np.int64)
-        rgb = item["image"]
-        if isinstance(rgb, torch.Tensor):
-            rgb = (rgb.permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
+        rgb = item["image"]  # (H, W, 3) uint8 (`uint8_images`)
         name = item["name"]
         panel = panoptic_panel(semantic, instances, tax).astype(np.float32)
         mixed = ((1 - self.alpha) * rgb + self.alpha * panel).round().astype(np.uint8)

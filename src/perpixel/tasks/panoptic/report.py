@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from perpixel.data.images import to_uint8
 from perpixel.data.taxonomy import Taxonomy
 from perpixel.io import write_json, write_text
 from perpixel.viz import write_run_page
@@ -31,9 +32,10 @@ def panoptic_rows(task, dataset, n: int = 6) -> list[tuple]:
         s = dataset[i]
         with torch.no_grad():
             p = task.predict(s["image"][None].to(task.device))[0]
-        image = (s["image"].permute(1, 2, 0) * 255).round().byte().numpy()
         gt = (s["mask"].numpy(), s["instances"].numpy())
-        rows.append((image, gt, (p.semantic.cpu().numpy(), p.instances.cpu().numpy())))
+        rows.append(
+            (to_uint8(s["image"]), gt, (p.semantic.cpu().numpy(), p.instances.cpu().numpy()))
+        )
     return rows
 
 

@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from perpixel.data.batching import pad_stack
-from perpixel.data.images import IMAGE_SUFFIXES, list_images, read_image
+from perpixel.data.images import IMAGE_SUFFIXES, list_images, read_image, to_float
 from perpixel.data.memory import InMemory
 from perpixel.data.splits import seeded_split
 from perpixel.data.synthetic import synthetic_split
@@ -134,7 +134,7 @@ class PairedSegmentation(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         image, mask, name = self.load(i)
-        sample = {"image": torch.from_numpy(image).permute(2, 0, 1).float().div_(255), "name": name}
+        sample = {"image": to_float(image), "name": name}
         if mask is not None:
             sample["mask"] = torch.from_numpy(mask.astype(np.int64))
         return self.transform(sample) if self.transform else sample

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from perpixel.data.images import to_uint8
 from perpixel.data.taxonomy import Taxonomy
 from perpixel.engine.inference import TTA, sliding_window
 from perpixel.engine.predictor import ImageLike, Predictor, to_rgb, to_tensor
@@ -76,11 +77,6 @@ def present_ids(labels: np.ndarray) -> np.ndarray:
     for y in range(0, flat.shape[0], BAND_ROWS):
         counts += np.bincount(flat[y : y + BAND_ROWS].ravel(), minlength=256)
     return np.flatnonzero(counts)
-
-
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8."""
-    return (image.permute(1, 2, 0).cpu().numpy() * 255).round().clip(0, 255).astype(np.uint8)
 
 
 def parse_crf(text: str | None) -> dict[str, float] | None:

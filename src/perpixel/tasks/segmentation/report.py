@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from perpixel.data.images import to_uint8
 from perpixel.data.taxonomy import Taxonomy
 from perpixel.io import write_json, write_text
-from perpixel.tasks.segmentation.predict import to_uint8
 from perpixel.viz import (
     per_class_csv,
     per_class_table,
