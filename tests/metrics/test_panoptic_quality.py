@@ -259,7 +259,8 @@ def test_rgb_maps_give_the_same_stats_as_ids():
     assert all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ("iou", "tp", "fp", "fn"))
 
 
-def test_files_as_coco_panoptic(tmp_path):
+def coco_files(tmp_path) -> None:
+    """gt.json + gt/a.png, pred.json + pred/a.png: `scene` and its car split in two."""
     sem, ins = scene()
     psem, pins = sem.copy(), ins.copy()
     pins[2:6, 5:7] = 9  # the split car of test_split_instance_one_tp_one_fp
@@ -277,6 +278,10 @@ def test_files_as_coco_panoptic(tmp_path):
             {"image_id": "a", "file_name": "a.png", "segments_info": info}
         )
         (tmp_path / f"{name}.json").write_text(json.dumps(docs[name]))
+
+
+def test_files_as_coco_panoptic(tmp_path):
+    coco_files(tmp_path)
     for workers in (1, 2):
         stats, cats = pq_compute_files(
             tmp_path / "gt.json", tmp_path / "pred.json", workers=workers
@@ -284,6 +289,23 @@ def test_files_as_coco_panoptic(tmp_path):
         r = pq_from_stats(stats, {c["id"]: c["name"] for c in cats}, [12, 13])
         assert r["per_class"]["car"]["pq"] == pytest.approx(0.4)
         assert r["pq"] == pytest.approx((1 + 0.4 + 1) / 3)
+
+
+def test_pq_command_prints_and_writes_scores(tmp_path, capsys):
+    from perpixel.cli import main
+
+    coco_files(tmp_path)
+    gt, pred, out = (str(tmp_path / f) for f in ("gt.json", "pred.json", "pq.json"))
+    assert main(["panoptic", "pq", gt, pred, "--workers", "1", "--out", out]) == 0
+    assert "All          80.0" in capsys.readouterr().out  # (1 + 0.4 + 1) / 3
+    assert json.loads((tmp_path / "pq.json").read_text())["per_class"]["car"][
+        "pq"
+    ] == pytest.approx(0.4)
+    (tmp_path / "pred" / "a.png").unlink()
+    assert main(["panoptic", "pq", gt, pred, "--out", str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a.png" in err[0] and "not found" in err[0]
+    assert not (tmp_path / "bad.json").exists()
 
 
 def test_metric_streams_batches_and_merges_states():

@@ -64,7 +64,7 @@ def _too_big(size: str, pixels: str, limit: int) -> str:
     )
 
 
-def _open(path: str | Path, limit: int) -> Image.Image:
+def open_image(path: str | Path, limit: int) -> Image.Image:
     """The file opened lazily (header only), refused when it has more than `limit` pixels."""
     if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < limit:
         Image.MAX_IMAGE_PIXELS = limit
@@ -89,7 +89,7 @@ def read_image(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
     filled strip by strip: at the peak the decoded image and the array, no third copy."""
     limit = MAX_PIXELS if max_pixels is None else max_pixels
     try:
-        with _open(path, limit) as im:
+        with open_image(path, limit) as im:
             im.load()
             w, h = im.size
             out = np.empty((h, w, 3), np.uint8)

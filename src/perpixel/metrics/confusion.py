@@ -56,7 +56,9 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def metrics_from_confusion(
     confmat: torch.Tensor | np.ndarray, names: Sequence[str] | None = None
 ) -> dict:
-    """All segmentation metrics from a (C, C) confusion matrix (rows = ground truth).
+    """All segmentation metrics from a (C, C) confusion matrix (rows = ground truth). A
+    (C, C + E) matrix's extra columns count pixels predicted as none of the C classes (e.g.
+    a void label id): misses of their row's class, never false positives.
 
     Returns a JSON-ready dict: `miou`, `pixel_accuracy`, `mean_class_accuracy`, `fw_iou`,
     `mean_dice`, `per_class_iou`/`per_class_accuracy`/`per_class_dice` (name -> float, or
@@ -68,10 +70,10 @@ def metrics_from_confusion(
     )
     c = cm.shape[0]
     names = list(names) if names is not None else [str(i) for i in range(c)]
-    if cm.shape != (c, c) or len(names) != c:
+    if cm.ndim != 2 or cm.shape[1] < c or len(names) != c:
         raise ValueError(f"confusion matrix {cm.shape} and {len(names)} class names do not match")
     tp = np.diag(cm)
-    gt, pr = cm.sum(1), cm.sum(0)
+    gt, pr = cm.sum(1), cm[:, :c].sum(0)
     total = cm.sum()
     iou = _ratio(tp, gt + pr - tp)
     acc = _ratio(tp, gt)

@@ -241,7 +241,8 @@ def instance_scores(
     category_names: Sequence[str] | None = None,
 ) -> dict:
     """iIoU and category scores from a (C, C) confusion matrix (rows = ground truth, void
-    excluded) and the data set's instance records.
+    excluded; or (C, C + E), extra columns counting misses as in `metrics_from_confusion`)
+    and the data set's instance records.
 
     Args:
         avg_sizes: class name (or id) -> average instance size in pixels (Cityscapes:
@@ -255,7 +256,7 @@ def instance_scores(
     cm = _as_np(confmat).astype(np.float64)
     c = cm.shape[0]
     names = list(names) if names is not None else [str(i) for i in range(c)]
-    if cm.shape != (c, c) or len(names) != c:
+    if cm.ndim != 2 or cm.shape[1] < c or len(names) != c:
         raise ValueError(f"confusion matrix {cm.shape} and {len(names)} class names do not match")
     things = sorted({int(t) for t in thing_ids})
     if things and not 0 <= things[0] <= things[-1] < c:
@@ -271,7 +272,7 @@ def instance_scores(
         ifn = np.bincount(group, weights=(size - hits) * w, minlength=k)
         return _ratio(itp, itp + fp + ifn)
 
-    fp = cm.sum(0) - np.diag(cm)
+    fp = cm[:, :c].sum(0) - np.diag(cm)
     class_iiou = iiou(cls, tp, fp, c)
     count = np.bincount(cls, minlength=c)
     out: dict = {
@@ -290,9 +291,10 @@ def instance_scores(
     if len(cnames) < k:
         raise ValueError(f"category_lut names {k} categories but {len(cnames)} names given")
     onehot = np.eye(k)[lut]  # (C, K)
-    ccm = onehot.T @ cm @ onehot  # the category confusion matrix
+    rows = onehot.T @ cm  # (K, C + E)
+    ccm = rows[:, :c] @ onehot  # the category confusion matrix, misses left out
     cat_fp = ccm.sum(0) - np.diag(ccm)
-    cat_iou = _ratio(np.diag(ccm), ccm.sum(0) + ccm.sum(1) - np.diag(ccm))
+    cat_iou = _ratio(np.diag(ccm), ccm.sum(0) + rows.sum(1) - np.diag(ccm))
     is_thing = np.zeros(c, bool)
     is_thing[things] = True
     members = np.bincount(lut, minlength=k)

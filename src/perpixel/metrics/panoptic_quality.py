@@ -31,6 +31,7 @@ import torch
 from torchmetrics import Metric
 
 from perpixel.data.panoptic import Segment, read_panoptic_png, rgb_to_id, to_segments
+from perpixel.data.png import decoder_process
 from perpixel.errors import DataError
 
 Map = np.ndarray | torch.Tensor  # an (H, W) or (B, H, W) map
@@ -357,7 +358,7 @@ def pq_compute_files(
         return _files_stats(pairs, num_classes), cats
     chunks = [pairs[i :: workers * 4] for i in range(workers * 4)]
     total = PQStats.zeros(num_classes)
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=decoder_process) as pool:
         for s in pool.map(_files_stats, chunks, [num_classes] * len(chunks)):
             total += s
     return total, cats

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from perpixel.data.panoptic import PanopticSample
+from perpixel.data.png import read_png
 from perpixel.data.taxonomy import Taxonomy
 from perpixel.errors import DataError
 
@@ -49,18 +49,12 @@ def split_folder(root: Path, sub: str, what: str) -> Path:
 def read_label(path: Path, allow_rgb: bool = False) -> np.ndarray:
     """A label PNG as stored: (H, W) int64 (palette indices, 8- or 16-bit values), or with
     `allow_rgb` an (H, W, 3) array for RGB files. DataError naming the file otherwise."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode in ("P", "L", "I", "I;16", "I;16B", "I;16L", "1"):
-                return np.asarray(im).astype(np.int64)
-            if im.mode in ("RGB", "RGBA") and allow_rgb:
-                return np.asarray(im.convert("RGB"))
-            raise DataError(path, f"label map has image mode {im.mode}; expected one channel")
-    except FileNotFoundError:
-        raise DataError(path, "label file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DataError(path, f"cannot read label map ({e})") from None
+    m = read_png(path, what="label map")
+    if m.ndim == 2:
+        return m.astype(np.int64)
+    if allow_rgb and m.shape[2] in (3, 4):
+        return m[..., :3]
+    raise DataError(path, f"label map has {m.shape[2]} channels; expected one")
 
 
 def check_size(image: np.ndarray, label: np.ndarray, path: Path, image_path: Path) -> None:

@@ -9,6 +9,7 @@ from perpixel.tasks.panoptic.cli import evaluate_command
 from perpixel.tasks.panoptic.defaults import DEFAULTS
 from perpixel.tasks.panoptic.module import PanopticTask
 from perpixel.tasks.panoptic.predict import Panoptor
+from perpixel.tasks.panoptic.tools import add_commands
 from perpixel.tasks.panoptic.train import evaluate, train
 
 TASK = Task(
@@ -20,6 +21,7 @@ TASK = Task(
     train=train,
     evaluate=evaluate_command,
     predictor=lambda task, device: Panoptor(task, device),
+    add_commands=add_commands,
 )
 
 __all__ = ["TASK", "PanopticTask", "Panoptor", "evaluate", "train"]
