@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from perpixel.data import images, png
 
@@ -111,10 +112,11 @@ def void_unassigned(
     return np.where(is_thing[semantic] & (np.asarray(instances) == 0), ignore_index, semantic)
 
 
-def rgb_to_id(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 COCO panoptic PNG -> (H, W) int64 segment ids."""
-    rgb = np.asarray(rgb).astype(np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 256 * 256 * rgb[..., 2]
+def rgb_to_id(rgb: np.ndarray, dtype: npt.DTypeLike = np.int64) -> np.ndarray:
+    """(H, W, 3) (or RGBA) uint8 COCO panoptic PNG -> (H, W) segment ids of `dtype`."""
+    rgb = np.asarray(rgb)
+    r, g, b = (rgb[..., i].astype(dtype) for i in range(3))
+    return r | (g << 8) | (b << 16)
 
 
 def id_to_rgb(ids: np.ndarray) -> np.ndarray:
@@ -130,5 +132,4 @@ def read_panoptic_png(path: str | Path) -> np.ndarray:
     rgb = png.read_png(path, what="panoptic PNG")
     if rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or rgb.dtype != np.uint8:
         rgb = images.read_image(path)  # grey, palette, 16-bit: PIL's conversion to RGB
-    r, g, b = (rgb[..., i].astype(np.uint32) for i in range(3))
-    return r | (g << 8) | (b << 16)
+    return rgb_to_id(rgb, np.uint32)

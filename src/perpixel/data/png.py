@@ -12,7 +12,10 @@ from __future__ import annotations
 import ctypes
 import sys
 import zlib
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numba
 import numpy as np
@@ -22,6 +25,7 @@ from PIL import UnidentifiedImageError
 from perpixel.data import images
 from perpixel.errors import DataError
 
+T = TypeVar("T")
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type -> samples per pixel
 
@@ -134,3 +138,18 @@ def decoder_process() -> None:
         return
     libc.mallopt(-3, 1 << 28)  # M_MMAP_THRESHOLD
     libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+
+
+def map_files(
+    fn: Callable[..., T], items: Sequence[Any], workers: int = 1, *args: Any
+) -> Iterator[T]:
+    """`fn(chunk, *args)` over `items` cut into chunks: all of them at once in this process
+    for one worker, else 4 chunks per process (for balance) in a pool of `workers`
+    `decoder_process`es. The results come in chunk order; the caller sums them."""
+    workers = max(1, min(workers, len(items)))
+    if workers == 1:
+        yield fn(items, *args)
+        return
+    chunks = [items[i :: workers * 4] for i in range(workers * 4)]
+    with ProcessPoolExecutor(workers, initializer=decoder_process) as pool:
+        yield from pool.map(fn, chunks, *([a] * len(chunks) for a in args))

@@ -13,7 +13,6 @@ builds its category masks from every label with instances); instances are the id
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numba
@@ -24,8 +23,9 @@ from perpixel.data.formats.cityscapes_labels import (
     CITYSCAPES,
     EVALUATED,
     LABELS,
+    id_to_train_id,
 )
-from perpixel.data.png import decoder_process, read_png
+from perpixel.data.png import map_files, read_png
 from perpixel.errors import DataError
 from perpixel.metrics.confusion import metrics_from_confusion
 from perpixel.metrics.instance import InstanceRecords, instance_scores, joint_counts
@@ -37,25 +37,23 @@ MAX_ID = max(lb.id for lb in LABELS)
 
 
 def _tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """(256,) label id -> ground-truth train id (255 = void); (256,) label id -> predicted
-    column (train id, VOID or CATEGORY_THINGS; 255 = not a label id); (C + 2,) column ->
-    category, for the instances' category hits; the train id of CATEGORY_THINGS' category,
-    whose column takes its counts for the category iIoU's false positives."""
-    gt, pred = np.full(256, 255, np.uint8), np.full(256, 255, np.uint8)
-    cats = list(dict.fromkeys(CITYSCAPES.categories))
+    """(256,) label id -> ground-truth train id (`id_to_train_id`, 255 = void); (256,) label
+    id -> predicted column (train id, VOID or CATEGORY_THINGS; 255 = not a label id); (C + 2,)
+    column -> category, for the instances' category hits; the train id of CATEGORY_THINGS'
+    category, whose column takes its counts for the category iIoU's false positives."""
+    gt = id_to_train_id()
+    ids = [lb.id for lb in LABELS if lb.id >= 0]
+    pred = np.full(256, 255, np.uint8)
+    pred[ids] = np.where(gt[ids] == 255, VOID, gt[ids])
+    ignored_things = [lb for lb in LABELS if lb.train_id == 255 and lb.has_instances]
+    categories = {lb.category for lb in ignored_things}
+    if len(categories) != 1:
+        raise AssertionError("CATEGORY_THINGS stands for exactly one category")
+    (category,) = categories
+    pred[[lb.id for lb in ignored_things]] = CATEGORY_THINGS
     cat = np.full(C + 2, -1, np.int64)
     cat[:C] = CITYSCAPES.category_lut()
-    ignored_things = {lb.category for lb in LABELS if lb.train_id == 255 and lb.has_instances}
-    if len(ignored_things) != 1:
-        raise AssertionError("CATEGORY_THINGS stands for exactly one category")
-    (category,) = ignored_things
-    cat[CATEGORY_THINGS] = cats.index(category)
-    for lb in LABELS:
-        if lb.id >= 0:
-            gt[lb.id] = lb.train_id
-            pred[lb.id] = lb.train_id if lb.train_id != 255 else VOID
-            if lb.train_id == 255 and lb.has_instances:
-                pred[lb.id] = CATEGORY_THINGS
+    cat[CATEGORY_THINGS] = list(dict.fromkeys(CITYSCAPES.categories)).index(category)
     as_train_id = next(lb.train_id for lb in EVALUATED if lb.category == category)
     return gt, pred, cat, as_train_id
 
@@ -157,13 +155,8 @@ def evaluate_files(pairs: Sequence[tuple[str | Path, str | Path]], workers: int 
     """Cityscapes pixel-level scores of (prediction labelIds, gtFine labelIds) PNG pairs
     (`find_pairs`), decoded and counted in `workers` processes; see `scores`."""
     files = [(Path(p), Path(g)) for p, g in pairs]
-    workers = max(1, min(workers, len(files)))
-    if workers == 1:
-        return scores(*_counts(files))
-    chunks = [files[i :: workers * 4] for i in range(workers * 4)]
-    cm, recs = np.zeros((C + 2, C + 2), np.int64), []
-    with ProcessPoolExecutor(workers, initializer=decoder_process) as pool:
-        for m, r in pool.map(_counts, chunks):
-            cm += m
-            recs.append(r)
+    cm, recs = np.zeros((C + 2, C + 2), np.int64), [np.zeros((0, 4), np.int64)]
+    for m, r in map_files(_counts, files, workers):
+        cm += m
+        recs.append(r)
     return scores(cm, np.concatenate(recs))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import torch
 from torchmetrics import Metric
 
 from perpixel.data.panoptic import Segment, read_panoptic_png, rgb_to_id, to_segments
-from perpixel.data.png import decoder_process
+from perpixel.data.png import map_files
 from perpixel.errors import DataError
 
 Map = np.ndarray | torch.Tensor  # an (H, W) or (B, H, W) map
@@ -353,12 +352,7 @@ def pq_compute_files(
         if unknown:
             raise DataError(pred_json, f"image {a['image_id']}: unknown categories {unknown}")
         pairs.append((gt_png, a["segments_info"], pred_png, p["segments_info"]))
-    workers = max(1, min(workers, len(pairs)))
-    if workers == 1:
-        return _files_stats(pairs, num_classes), cats
-    chunks = [pairs[i :: workers * 4] for i in range(workers * 4)]
     total = PQStats.zeros(num_classes)
-    with ProcessPoolExecutor(workers, initializer=decoder_process) as pool:
-        for s in pool.map(_files_stats, chunks, [num_classes] * len(chunks)):
-            total += s
+    for s in map_files(_files_stats, pairs, workers, num_classes):
+        total += s
     return total, cats
